@@ -1,0 +1,255 @@
+"""The blob codec: binary payloads to the bytes a blob store keeps, and back.
+
+A payload is `bytes`, `bytearray`, `memoryview`, a `numpy.ndarray` (kept as `.npy`), a
+`PIL.Image.Image` (kept as PNG, or TIFF for modes PNG cannot hold losslessly) or a readable binary
+file object (streamed, never read whole). Every driver stores the same bytes with the same
+description (`BlobInfo`), so any tool of the underlying store can read them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, TypedDict
+
+import numpy as np
+from numpy.lib import format as npy
+from PIL import Image
+
+from ._errors import BlobMissing, InvalidInput, InvalidType
+
+DEFAULT_INLINE_LIMIT = 64 * 1024
+"""Payloads of at most this many bytes are kept inside the result's record instead of the blob store."""
+
+STREAM_CHUNK_SIZE = 1024 * 1024
+"""How much of a file object is read at a time: memory stays bounded whatever the file's size."""
+
+BYTES, ARRAY, IMAGE = "bytes", "ndarray", "image"
+_PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
+_ARRAY_KINDS = frozenset("biufc")  # bool, signed, unsigned, float, complex
+
+
+class BlobInfo(TypedDict, total=False):
+    """How a stored result describes one of its blobs; it is kept beside the result's fields."""
+
+    path: list[str | int]  # where the payload sits in the result
+    kind: str  # BYTES, ARRAY or IMAGE: what kind of value reading it gives back
+    content_type: str
+    length: int
+    sha256: str  # of the stored bytes
+    ref: Any  # the blob store's id for it (absent when inline)
+    inline: bytes  # the stored bytes themselves (absent when in the blob store)
+
+
+@dataclass
+class BlobSource:
+    """A payload ready to be written: what it is, and its stored bytes as a sequence of pieces.
+
+    `length` and `sha256` are known up front for in-memory and seekable payloads (which lets a
+    driver skip re-uploading identical bytes); for a one-pass stream they are filled in by `chunks()`
+    once it has been consumed.
+    """
+
+    kind: str
+    content_type: str
+    extension: str
+    pieces: list[bytes | memoryview] = field(default_factory=list)
+    stream: IO[bytes] | None = None
+    length: int | None = None
+    sha256: str | None = None
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        """Yield the stored bytes in order; large payloads come in pieces of bounded size."""
+        if self.stream is None:
+            yield from self.pieces
+            return
+        start = self.stream.tell() if self.sha256 is not None else None
+        digest, length = hashlib.sha256(), 0
+        while chunk := self.stream.read(STREAM_CHUNK_SIZE):
+            if self.sha256 is None:
+                digest.update(chunk)
+            length += len(chunk)
+            yield chunk
+        if self.sha256 is None:
+            self.sha256, self.length = digest.hexdigest(), length
+        elif start is not None:
+            self.stream.seek(start)
+
+    def read_all(self) -> bytes:
+        """The stored bytes in one piece (used for small payloads kept inline)."""
+        return b"".join(self.chunks())
+
+    def describe(self, path: list[str | int]) -> BlobInfo:
+        """The description kept in the result, before the store adds `ref` or `inline`."""
+        assert self.length is not None and self.sha256 is not None, "describe() before the bytes were read"
+        return BlobInfo(path=path, kind=self.kind, content_type=self.content_type,
+                        length=self.length, sha256=self.sha256)
+
+
+def as_blob_source(value: Any, where: str) -> BlobSource | None:
+    """The payload `value` is, or None when it is not a binary payload at all."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return in_memory_source(BYTES, "application/octet-stream", ".bin", [_as_bytes_view(value)])
+    if isinstance(value, np.ndarray):
+        return _array_source(value, where)
+    if isinstance(value, Image.Image):
+        return _image_source(value)
+    if callable(getattr(value, "read", None)):
+        return _stream_source(value, where)
+    return None
+
+
+def _as_bytes_view(value: bytes | bytearray | memoryview) -> bytes | memoryview:
+    if isinstance(value, memoryview):
+        return value.cast("B") if value.contiguous else value.tobytes()
+    return value
+
+
+def in_memory_source(kind: str, content_type: str, extension: str, pieces: list[bytes | memoryview]) -> BlobSource:
+    """A payload already in memory, hashed now so a driver can tell whether it is already stored."""
+    digest = hashlib.sha256()
+    for piece in pieces:
+        digest.update(piece)
+    return BlobSource(kind, content_type, extension, pieces=pieces,
+                      length=sum(len(piece) for piece in pieces), sha256=digest.hexdigest())
+
+
+def _array_source(array: np.ndarray, where: str) -> BlobSource:
+    if array.dtype.kind not in _ARRAY_KINDS or array.dtype.fields is not None:
+        raise InvalidType(f"{where}: arrays of dtype {array.dtype} are not stored; use a numeric or bool dtype")
+    if not (array.flags.c_contiguous or array.flags.f_contiguous):
+        array = np.ascontiguousarray(array)
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, npy.header_data_from_array_1_0(array))
+    data = array.T if array.flags.f_contiguous and not array.flags.c_contiguous else array
+    raw = data.reshape(-1).view(np.uint8) if data.size else b""
+    return in_memory_source(ARRAY, "application/x-npy", ".npy", [header.getvalue(), memoryview(raw)])
+
+
+def _image_source(image: Image.Image) -> BlobSource:
+    fmt, content_type, extension = (
+        ("PNG", "image/png", ".png") if image.mode in _PNG_MODES else ("TIFF", "image/tiff", ".tiff")
+    )
+    encoded = io.BytesIO()
+    image.save(encoded, format=fmt, **({"compress_level": 1} if fmt == "PNG" else {}))
+    return in_memory_source(IMAGE, content_type, extension, [encoded.getbuffer()])
+
+
+def _stream_source(stream: Any, where: str) -> BlobSource:
+    if isinstance(stream, io.TextIOBase) or (callable(getattr(stream, "readable", None)) and not stream.readable()):
+        raise InvalidType(f"{where}: file objects must be readable and opened in binary mode")
+    source = BlobSource(BYTES, "application/octet-stream", ".bin", stream=stream)
+    if _is_seekable(stream):
+        start = stream.tell()
+        for _ in source.chunks():  # one pass to learn length and hash, so identical bytes are not re-sent
+            pass
+        stream.seek(start)
+    return source
+
+
+def _is_seekable(stream: Any) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class BlobReader(io.BufferedIOBase):
+    """A read-only, seekable binary stream over one stored blob, with what is known about it.
+
+    It never holds more of the blob than the underlying store's chunk and the caller's read size.
+    """
+
+    def __init__(self, raw: IO[bytes], info: BlobInfo) -> None:
+        super().__init__()
+        self._raw = raw
+        self.info = info
+
+    @property
+    def length(self) -> int:
+        return self.info["length"]
+
+    @property
+    def content_type(self) -> str:
+        return self.info["content_type"]
+
+    @property
+    def sha256(self) -> str:
+        return self.info["sha256"]
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_open()
+        return self._raw.read(-1 if size is None else size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if callable(getattr(self._raw, "readinto", None)):
+            self._check_open()
+            return self._raw.readinto(view)  # type: ignore[attr-defined]
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
+        return self._raw.seek(offset, whence) or self._raw.tell()
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._raw.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed blob stream")
+
+    def __repr__(self) -> str:
+        return f"<BlobReader {self.content_type} length={self.length} sha256={self.sha256[:12]}...>"
+
+
+def decode(reader: BlobReader) -> Any:
+    """Read a whole blob back as the kind of value that was saved."""
+    kind = reader.info["kind"]
+    if kind == ARRAY:
+        return _read_array(reader)
+    if kind == IMAGE:
+        image = Image.open(io.BytesIO(reader.read()))
+        image.load()
+        return image
+    return reader.read()
+
+
+def _read_array(reader: BlobReader) -> np.ndarray:
+    read_header = npy.read_array_header_1_0 if npy.read_magic(reader) == (1, 0) else npy.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(reader)
+    array = np.empty(shape, dtype=dtype, order="F" if fortran_order else "C")
+    view = memoryview(array.reshape(-1, order="A").view(np.uint8)) if array.size else memoryview(b"")
+    filled = 0
+    while filled < len(view):
+        got = reader.readinto(view[filled:])
+        if not got:
+            raise BlobMissing(f"blob {reader.info.get('path')} ended after {filled} of {len(view)} array bytes")
+        filled += got
+    return array
+
+
+def check_inline_limit(limit: int) -> int:
+    """The inline limit a driver was given: a non-negative int."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidInput(f"inline_limit must be a non-negative integer, not {limit!r}")
+    return limit

@@ -1,0 +1,34 @@
+"""The exceptions every driver raises, so callers catch one family whatever the database."""
+
+from __future__ import annotations
+
+
+class BrainstormError(Exception):
+    """Base of every error raised by `brainstorm.database_drivers`."""
+
+
+class InvalidInput(BrainstormError, ValueError):
+    """A value has the right type but is not acceptable (out of range, bad name, bad key...)."""
+
+
+class InvalidType(BrainstormError, TypeError):
+    """A value has a type the contract does not accept (a set, an arbitrary object, `'1'` as an id...)."""
+
+
+class UnknownDriver(BrainstormError, KeyError):
+    """No driver is registered under that name or URL scheme."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; a message should read as a sentence.
+        return str(self.args[0]) if self.args else ""
+
+
+class DriverUnavailable(BrainstormError, ImportError):
+    """A driver exists but an optional dependency it needs is not installed."""
+
+
+class DatabaseUnavailable(BrainstormError, ConnectionError):
+    """The database could not be reached or opened (server down, bad path, refused login)."""
+
+
+class BlobMissing(BrainstormError, LookupError):
+    """A result refers to a blob that is no longer in the blob store (deleted behind our back)."""

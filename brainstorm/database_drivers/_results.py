@@ -1,0 +1,197 @@
+"""Results on their way in (`PendingResult`, `store_result`) and on their way out (`Result`).
+
+A stored result is its validated fields with None where each payload sat, and one `BlobInfo` per
+payload saying where its bytes are. Both drivers keep exactly this; only where they keep it differs.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import io
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, TypedDict
+
+from ._blobs import BlobInfo, BlobReader, BlobSource, as_blob_source, decode
+from ._errors import InvalidInput, InvalidType
+from ._values import Path, check_datetime, check_result_name, check_user_id, describe, normalize_tree
+
+
+class StoredResult(TypedDict):
+    """A result as a driver keeps it."""
+
+    value: dict[str, Any]
+    blobs: list[BlobInfo]
+
+
+@dataclass
+class PendingResult:
+    """A validated result whose payloads have not been written yet."""
+
+    name: str
+    value: dict[str, Any]
+    blobs: list[tuple[Path, BlobSource]]
+
+
+def encode_result(name: object, value: object) -> PendingResult:
+    """Validate one result and find its payloads; raises before anything is written."""
+    name = check_result_name(name)
+    where = f"result {name!r}"
+    if not isinstance(value, Mapping):
+        raise InvalidType(f"{where} must be a dict, not {type(value).__name__}")
+    blobs: list[tuple[Path, BlobSource]] = []
+
+    def take_blob(item: Any, path: Path) -> bool:
+        source = as_blob_source(item, f"{where} at {describe(path)}")
+        if source is not None:
+            blobs.append((path, source))
+        return source is not None
+
+    return PendingResult(name, normalize_tree(value, where, take_blob), blobs)
+
+
+def encode_snapshot(snapshot: object) -> tuple[int, dt.datetime, list[PendingResult]]:
+    """Split a snapshot into its user id, its datetime and its validated results."""
+    if not isinstance(snapshot, Mapping):
+        raise InvalidType(f"snapshot must be a mapping, not {type(snapshot).__name__}")
+    for required in ("user_id", "datetime"):
+        if required not in snapshot:
+            raise InvalidInput(f"snapshot is missing the required field {required}")
+    results = [encode_result(name, value) for name, value in snapshot.items() if name not in ("user_id", "datetime")]
+    return check_user_id(snapshot["user_id"]), check_datetime(snapshot["datetime"]), results
+
+
+Upload = Callable[[BlobSource, Path], Any]
+"""Writes one payload to a driver's blob store and returns the store's id for it."""
+
+
+def store_result(
+    pending: PendingResult, previous: StoredResult | None, inline_limit: int, upload: Upload
+) -> tuple[StoredResult, list[Any]]:
+    """Write a result's payloads and return its stored form, plus ids of uploads that proved redundant.
+
+    Small payloads stay inline. A payload whose bytes equal those already stored at the same place
+    in the previous version of the result is not uploaded again; a one-pass stream can only be
+    compared after it was uploaded, so that upload is returned for the caller to delete.
+    """
+    before = {tuple(info["path"]): info for info in previous["blobs"]} if previous else {}
+    infos, redundant = [], []
+    for path, source in pending.blobs:
+        prior = before.get(path)
+        if source.length is not None and source.length <= inline_limit:
+            info = source.describe(list(path))
+            info["inline"] = source.read_all()
+        elif prior is not None and "ref" in prior and _same_bytes(prior, source):
+            info = source.describe(list(path))
+            info["ref"] = prior["ref"]
+        else:
+            ref = upload(source, path)
+            info = source.describe(list(path))
+            if prior is not None and "ref" in prior and _same_bytes(prior, source):
+                redundant.append(ref)
+                ref = prior["ref"]
+            info["ref"] = ref
+        infos.append(info)
+    return StoredResult(value=pending.value, blobs=infos), redundant
+
+
+def _same_bytes(prior: BlobInfo, source: BlobSource) -> bool:
+    return prior["sha256"] == source.sha256 and prior["kind"] == source.kind and prior["length"] == source.length
+
+
+def unreferenced(before: StoredResult | None, after: StoredResult) -> list[Any]:
+    """Blob-store ids the previous version of a result used that the new one no longer does."""
+    if before is None:
+        return []
+    kept = {info["ref"] for info in after["blobs"] if "ref" in info}
+    return [info["ref"] for info in before["blobs"] if "ref" in info and info["ref"] not in kept]
+
+
+Opener = Callable[[Any], IO[bytes]]
+"""Opens a blob-store id as a readable, seekable binary stream."""
+
+
+class Result(Mapping[str, Any]):
+    """A stored result whose payloads are fetched only when their values are used.
+
+    Reading a field that holds no payload costs nothing; the first read of a field that holds one
+    (or contains one, deeper down) fetches and decodes it, and keeps the value. `open(key)` streams
+    a payload without loading it; `blobs` describes every payload without fetching any.
+    """
+
+    def __init__(self, stored: StoredResult, open_ref: Opener) -> None:
+        self._value = stored["value"]
+        self._blobs = {tuple(info["path"]): info for info in stored["blobs"]}
+        self._open_ref = open_ref
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._loaded:
+            return self._loaded[key]
+        value = self._value[key]
+        inside = [path for path in self._blobs if path[0] == key]
+        if not inside:
+            return value
+        if inside == [(key,)]:
+            value = self._decode((key,))
+        else:
+            value = copy.deepcopy(value)
+            for path in inside:
+                _assign(value, path[1:], self._decode(path))
+        self._loaded[key] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    @property
+    def blobs(self) -> dict[str, BlobInfo]:
+        """Each payload's description (kind, content type, length, sha256), by dotted path."""
+        return {
+            describe(path): BlobInfo(**{k: v for k, v in info.items() if k not in ("ref", "inline")})  # type: ignore[typeddict-item]
+            for path, info in self._blobs.items()
+        }
+
+    def open(self, key: str | Sequence[str | int]) -> BlobReader:
+        """A readable, seekable stream over the payload at `key` ('data', or 'frames.0.image')."""
+        path = self._find(key)
+        info = self._blobs[path]
+        raw: IO[bytes] = io.BytesIO(info["inline"]) if "inline" in info else self._open_ref(info["ref"])
+        return BlobReader(raw, info)
+
+    def _decode(self, path: Path) -> Any:
+        with self.open(path) as reader:
+            return decode(reader)
+
+    def _find(self, key: str | Sequence[str | int]) -> Path:
+        wanted = key if isinstance(key, str) else describe(tuple(key))
+        for path in self._blobs:
+            if describe(path) == wanted:
+                return path
+        raise KeyError(f"no payload at {wanted!r}; payloads: {sorted(describe(p) for p in self._blobs)}")
+
+    def __repr__(self) -> str:
+        shown = dict(self._value)
+        for path, info in self._blobs.items():
+            if len(path) == 1:
+                shown[str(path[0])] = _BlobPlaceholder(info)
+        return f"Result({shown!r})"
+
+
+class _BlobPlaceholder:
+    def __init__(self, info: BlobInfo) -> None:
+        self.info = info
+
+    def __repr__(self) -> str:
+        return f"<{self.info['kind']} blob, {self.info['length']} bytes>"
+
+
+def _assign(tree: Any, path: Path, value: Any) -> None:
+    for step in path[:-1]:
+        tree = tree[step]
+    tree[path[-1]] = value
+
