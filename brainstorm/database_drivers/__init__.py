@@ -26,7 +26,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from ._blobs import DEFAULT_INLINE_LIMIT, BlobInfo, BlobReader
+from ._blobs import DEFAULT_INLINE_LIMIT, Blob, BlobInfo, BlobReader
 from ._driver import Driver
 from ._errors import (
     BlobMissing,
@@ -41,7 +41,7 @@ from ._results import Result
 from ._url import redact, scheme_of
 
 __all__ = [
-    "DEFAULT_INLINE_LIMIT", "BlobInfo", "BlobMissing", "BlobReader", "BrainstormError", "DatabaseUnavailable",
+    "DEFAULT_INLINE_LIMIT", "Blob", "BlobInfo", "BlobMissing", "BlobReader", "BrainstormError", "DatabaseUnavailable",
     "Driver", "DriverUnavailable", "InvalidInput", "InvalidType", "Result", "UnknownDriver", "connect",
 ]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mimetypes
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, TypedDict
@@ -27,6 +29,7 @@ STREAM_CHUNK_SIZE = 1024 * 1024
 """How much of a file object is read at a time: memory stays bounded whatever the file's size."""
 
 BYTES, ARRAY, IMAGE = "bytes", "ndarray", "image"
+NPY_CONTENT_TYPE = "application/x-npy"
 _PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
 _ARRAY_KINDS = frozenset("biufc")  # bool, signed, unsigned, float, complex
 
@@ -88,8 +91,34 @@ class BlobSource:
                         length=self.length, sha256=self.sha256)
 
 
+@dataclass(frozen=True)
+class Blob:
+    """A file-like payload with its content type said explicitly (the other kinds describe themselves).
+
+    `Blob.from_path(path)` is how a saver hands over a file a parser wrote: its content type comes
+    from the extension, and a `.npy` file is stored (and read back) as an array. The file is streamed,
+    never read whole.
+    """
+
+    stream: IO[bytes]
+    content_type: str = "application/octet-stream"
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> Blob:
+        """Open the file at `path`; OSError (FileNotFoundError, PermissionError...) if it cannot be read."""
+        content_type = mimetypes.guess_type(os.fspath(path))[0] or "application/octet-stream"
+        if os.fspath(path).endswith(".npy"):
+            content_type = NPY_CONTENT_TYPE
+        return cls(open(path, "rb"), content_type)  # noqa: SIM115 - the caller closes it with close()
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 def as_blob_source(value: Any, where: str) -> BlobSource | None:
     """The payload `value` is, or None when it is not a binary payload at all."""
+    if isinstance(value, Blob):
+        return _stream_source(value.stream, where, value.content_type)
     if isinstance(value, bytes | bytearray | memoryview):
         return in_memory_source(BYTES, "application/octet-stream", ".bin", [_as_bytes_view(value)])
     if isinstance(value, np.ndarray):
@@ -125,7 +154,7 @@ def _array_source(array: np.ndarray, where: str) -> BlobSource:
     npy.write_array_header_1_0(header, npy.header_data_from_array_1_0(array))
     data = array.T if array.flags.f_contiguous and not array.flags.c_contiguous else array
     raw = data.reshape(-1).view(np.uint8) if data.size else b""
-    return in_memory_source(ARRAY, "application/x-npy", ".npy", [header.getvalue(), memoryview(raw)])
+    return in_memory_source(ARRAY, NPY_CONTENT_TYPE, ".npy", [header.getvalue(), memoryview(raw)])
 
 
 def _image_source(image: Image.Image) -> BlobSource:
@@ -137,16 +166,36 @@ def _image_source(image: Image.Image) -> BlobSource:
     return in_memory_source(IMAGE, content_type, extension, [encoded.getbuffer()])
 
 
-def _stream_source(stream: Any, where: str) -> BlobSource:
+def _stream_source(stream: Any, where: str, content_type: str = "application/octet-stream") -> BlobSource:
     if isinstance(stream, io.TextIOBase) or (callable(getattr(stream, "readable", None)) and not stream.readable()):
         raise InvalidType(f"{where}: file objects must be readable and opened in binary mode")
-    source = BlobSource(BYTES, "application/octet-stream", ".bin", stream=stream)
+    if content_type == NPY_CONTENT_TYPE:
+        _check_npy_header(stream, where)
+        source = BlobSource(ARRAY, content_type, ".npy", stream=stream)
+    else:
+        extension = mimetypes.guess_extension(content_type) or ".bin"
+        source = BlobSource(BYTES, content_type, extension, stream=stream)
     if _is_seekable(stream):
         start = stream.tell()
         for _ in source.chunks():  # one pass to learn length and hash, so identical bytes are not re-sent
             pass
         stream.seek(start)
     return source
+
+
+def _check_npy_header(stream: Any, where: str) -> None:
+    """Refuse a stream that claims to be an array but is not a .npy of a stored dtype."""
+    start = stream.tell() if _is_seekable(stream) else None
+    try:
+        read_header = npy.read_array_header_1_0 if npy.read_magic(stream) == (1, 0) else npy.read_array_header_2_0
+        _, _, dtype = read_header(stream)
+    except (ValueError, OSError) as exc:
+        raise InvalidInput(f"{where}: not a valid .npy file ({exc})") from None
+    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None:
+        raise InvalidType(f"{where}: arrays of dtype {dtype} are not stored; use a numeric or bool dtype")
+    if start is None:
+        raise InvalidInput(f"{where}: a .npy payload must be seekable")
+    stream.seek(start)
 
 
 def _is_seekable(stream: Any) -> bool:
