@@ -17,6 +17,7 @@ A URL's scheme picks the driver: the part before any `+` is the driver's name (`
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import re
 import sys
@@ -41,8 +42,20 @@ from ._results import Result
 from ._url import redact, scheme_of
 
 __all__ = [
-    "DEFAULT_INLINE_LIMIT", "Blob", "BlobInfo", "BlobMissing", "BlobReader", "BrainstormError", "DatabaseUnavailable",
-    "Driver", "DriverUnavailable", "InvalidInput", "InvalidType", "Result", "UnknownDriver", "connect",
+    "DEFAULT_INLINE_LIMIT",
+    "Blob",
+    "BlobInfo",
+    "BlobMissing",
+    "BlobReader",
+    "BrainstormError",
+    "DatabaseUnavailable",
+    "Driver",
+    "DriverUnavailable",
+    "InvalidInput",
+    "InvalidType",
+    "Result",
+    "UnknownDriver",
+    "connect",
 ]
 
 ENTRY_POINT_GROUP = "brainstorm.database_drivers"
@@ -96,7 +109,7 @@ class _Registry(types.ModuleType):
             for entry in entry_points(group=ENTRY_POINT_GROUP):
                 loaders[entry.name] = entry.load
             for name, (module, class_name) in _package_drivers().items():
-                loaders[name] = lambda n=name, m=module, c=class_name: _load_package_driver(n, m, c)
+                loaders[name] = functools.partial(_load_package_driver, name, module, class_name)
             self._loaders = loaders
         return self._loaders
 
@@ -116,16 +129,19 @@ class _Registry(types.ModuleType):
         return name in self._discover()
 
     def keys(self) -> KeysView[str]:
-        return KeysView(self)  # type: ignore[arg-type]
+        return KeysView(self)
 
     def items(self) -> ItemsView[str, type[Driver]]:
-        return ItemsView(self)  # type: ignore[arg-type]
+        return ItemsView(self)
 
     def values(self) -> ValuesView[type[Driver]]:
-        return ValuesView(self)  # type: ignore[arg-type]
+        return ValuesView(self)
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self[name] if name in self else default
+        try:
+            return self[name]
+        except UnknownDriver:
+            return default
 
 
 Mapping.register(_Registry)

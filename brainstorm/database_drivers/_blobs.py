@@ -87,8 +87,9 @@ class BlobSource:
     def describe(self, path: list[str | int]) -> BlobInfo:
         """The description kept in the result, before the store adds `ref` or `inline`."""
         assert self.length is not None and self.sha256 is not None, "describe() before the bytes were read"
-        return BlobInfo(path=path, kind=self.kind, content_type=self.content_type,
-                        length=self.length, sha256=self.sha256)
+        return BlobInfo(
+            path=path, kind=self.kind, content_type=self.content_type, length=self.length, sha256=self.sha256
+        )
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class Blob:
         content_type = mimetypes.guess_type(os.fspath(path))[0] or "application/octet-stream"
         if os.fspath(path).endswith(".npy"):
             content_type = NPY_CONTENT_TYPE
-        return cls(open(path, "rb"), content_type)  # noqa: SIM115 - the caller closes it with close()
+        return cls(open(path, "rb"), content_type)
 
     def close(self) -> None:
         self.stream.close()
@@ -131,9 +132,9 @@ def as_blob_source(value: Any, where: str) -> BlobSource | None:
 
 
 def _as_bytes_view(value: bytes | bytearray | memoryview) -> bytes | memoryview:
-    if isinstance(value, memoryview):
-        return value.cast("B") if value.contiguous else value.tobytes()
-    return value
+    if isinstance(value, memoryview) and not value.contiguous:
+        return value.tobytes()
+    return memoryview(value).cast("B")
 
 
 def in_memory_source(kind: str, content_type: str, extension: str, pieces: list[bytes | memoryview]) -> BlobSource:
@@ -141,8 +142,14 @@ def in_memory_source(kind: str, content_type: str, extension: str, pieces: list[
     digest = hashlib.sha256()
     for piece in pieces:
         digest.update(piece)
-    return BlobSource(kind, content_type, extension, pieces=pieces,
-                      length=sum(len(piece) for piece in pieces), sha256=digest.hexdigest())
+    return BlobSource(
+        kind,
+        content_type,
+        extension,
+        pieces=pieces,
+        length=sum(len(piece) for piece in pieces),
+        sha256=digest.hexdigest(),
+    )
 
 
 def _array_source(array: np.ndarray, where: str) -> BlobSource:
@@ -153,8 +160,8 @@ def _array_source(array: np.ndarray, where: str) -> BlobSource:
     header = io.BytesIO()
     npy.write_array_header_1_0(header, npy.header_data_from_array_1_0(array))
     data = array.T if array.flags.f_contiguous and not array.flags.c_contiguous else array
-    raw = data.reshape(-1).view(np.uint8) if data.size else b""
-    return in_memory_source(ARRAY, NPY_CONTENT_TYPE, ".npy", [header.getvalue(), memoryview(raw)])
+    raw = memoryview(data.reshape(-1).view(np.uint8)) if data.size else memoryview(b"")  # type: ignore[arg-type]
+    return in_memory_source(ARRAY, NPY_CONTENT_TYPE, ".npy", [header.getvalue(), raw])
 
 
 def _image_source(image: Image.Image) -> BlobSource:
@@ -245,7 +252,8 @@ class BlobReader(io.BufferedIOBase):
         view = memoryview(buffer).cast("B")
         if callable(getattr(self._raw, "readinto", None)):
             self._check_open()
-            return self._raw.readinto(view)  # type: ignore[attr-defined]
+            filled: int = self._raw.readinto(view)  # type: ignore[attr-defined]
+            return filled
         data = self.read(len(view))
         view[: len(data)] = data
         return len(data)
@@ -287,7 +295,7 @@ def _read_array(reader: BlobReader) -> np.ndarray:
     read_header = npy.read_array_header_1_0 if npy.read_magic(reader) == (1, 0) else npy.read_array_header_2_0
     shape, fortran_order, dtype = read_header(reader)
     array = np.empty(shape, dtype=dtype, order="F" if fortran_order else "C")
-    view = memoryview(array.reshape(-1, order="A").view(np.uint8)) if array.size else memoryview(b"")
+    view = memoryview(array.reshape(-1, order="A").view(np.uint8)) if array.size else memoryview(b"")  # type: ignore[arg-type]
     filled = 0
     while filled < len(view):
         got = reader.readinto(view[filled:])

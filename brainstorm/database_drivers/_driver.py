@@ -90,13 +90,16 @@ class Driver(abc.ABC):
             stored = self._read_result(user_id, snapshot_id, result_name)
         return None if stored is None else Result(stored, self._open_blob_checked)
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Release the driver's connections and files."""
 
     def __enter__(self) -> Driver:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:

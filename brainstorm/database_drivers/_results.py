@@ -194,4 +194,3 @@ def _assign(tree: Any, path: Path, value: Any) -> None:
     for step in path[:-1]:
         tree = tree[step]
     tree[path[-1]] = value
-

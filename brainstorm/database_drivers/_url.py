@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from ._errors import InvalidInput
 
 _SECRET_OPTION = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 _MASK = "***"
+_SECRET_QUERY_VALUE = re.compile(r"([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def scheme_of(url: object) -> str:
@@ -22,19 +23,18 @@ def scheme_of(url: object) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with its user name, password and secret-looking options replaced by '***'."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = _MASK + "@" + netloc.rpartition("@")[2]
-    query = urlencode(
-        [(k, _MASK if _SECRET_OPTION.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
-        safe="*",
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """The URL with its user name, password and secret-looking options replaced by '***'.
+
+    Only those parts change: the rest is returned exactly as given.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        authority = rest[:authority_end]
+        if "@" in authority:
+            rest = _MASK + "@" + authority.rpartition("@")[2] + rest[authority_end:]
+        url = scheme + sep + rest
+    return _SECRET_QUERY_VALUE.sub(lambda m: m.group(1) + _MASK, url)
 
 
 def scrub(text: str, url: str) -> str:

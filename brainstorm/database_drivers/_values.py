@@ -61,13 +61,11 @@ def check_datetime(value: object, field: str = "datetime") -> dt.datetime:
     """
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
-            value = value.astimezone(dt.timezone.utc)
+            value = value.astimezone(dt.UTC)
         value = value.replace(tzinfo=None)
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise InvalidType(
-            f"{field} must be a datetime or milliseconds since the epoch, not {type(value).__name__}"
-        )
+        raise InvalidType(f"{field} must be a datetime or milliseconds since the epoch, not {type(value).__name__}")
     try:
         return _EPOCH + dt.timedelta(milliseconds=int(value))
     except OverflowError:
@@ -84,9 +82,7 @@ def check_result_name(name: object) -> str:
     if not isinstance(name, str):
         raise InvalidType(f"result name must be a string, not {type(name).__name__}")
     if not _RESULT_NAME.fullmatch(name):
-        raise InvalidInput(
-            f"result name {name!r:.80} must match [A-Za-z][A-Za-z0-9_-]{{0,63}}"
-        )
+        raise InvalidInput(f"result name {name!r:.80} must match [A-Za-z][A-Za-z0-9_-]{{0,63}}")
     if name in RESERVED_RESULT_NAMES:
         raise InvalidInput(f"result name {name!r} is reserved")
     return name
@@ -116,7 +112,8 @@ def normalize_tree(value: Mapping[str, Any], where: str, blob_hook: BlobHook | N
     does not take, or any value when there is no hook, is refused. A blob's place in the returned
     tree holds None.
     """
-    return _normalize(value, (), where, blob_hook)
+    normalized: dict[str, Any] = _normalize(value, (), where, blob_hook)
+    return normalized
 
 
 def _normalize(value: Any, path: Path, where: str, blob_hook: BlobHook | None) -> Any:
@@ -139,8 +136,7 @@ def _normalize(value: Any, path: Path, where: str, blob_hook: BlobHook | None) -
         return check_datetime(value, f"{where}: datetime at {describe(path)}")
     if isinstance(value, Mapping):
         return {
-            check_key(key, path, where): _normalize(item, (*path, key), where, blob_hook)
-            for key, item in value.items()
+            check_key(key, path, where): _normalize(item, (*path, key), where, blob_hook) for key, item in value.items()
         }
     if isinstance(value, list | tuple):
         return [_normalize_item(item, (*path, index), where, blob_hook) for index, item in enumerate(value)]
@@ -152,8 +148,7 @@ def _normalize(value: Any, path: Path, where: str, blob_hook: BlobHook | None) -
 def _normalize_item(item: Any, path: Path, where: str, blob_hook: BlobHook | None) -> Any:
     if isinstance(item, list | tuple):
         raise InvalidType(
-            f"{where}: list at {describe(path)} is nested directly in a list; "
-            "use a numpy array or wrap it in a dict"
+            f"{where}: list at {describe(path)} is nested directly in a list; use a numpy array or wrap it in a dict"
         )
     return _normalize(item, path, where, blob_hook)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import bson
@@ -85,12 +85,16 @@ class MongodbDriver(Driver):
         try:
             yield
         except (mongo_errors.ConnectionFailure, mongo_errors.ConfigurationError) as exc:
-            raise DatabaseUnavailable(f"MongoDB at {redact(self.url)} is unavailable: {scrub(str(exc), self.url)}") from None
+            raise DatabaseUnavailable(
+                f"MongoDB at {redact(self.url)} is unavailable: {scrub(str(exc), self.url)}"
+            ) from None
         except mongo_errors.InvalidURI as exc:
             raise InvalidInput(f"invalid MongoDB URL {redact(self.url)}: {scrub(str(exc), self.url)}") from None
         except mongo_errors.OperationFailure as exc:
             if exc.code in (13, 18):  # Unauthorized, AuthenticationFailed
-                raise DatabaseUnavailable(f"MongoDB at {redact(self.url)} refused access: {scrub(str(exc), self.url)}") from None
+                raise DatabaseUnavailable(
+                    f"MongoDB at {redact(self.url)} refused access: {scrub(str(exc), self.url)}"
+                ) from None
             raise
 
     # Users -------------------------------------------------------------------------------------
@@ -119,17 +123,21 @@ class MongodbDriver(Driver):
         )
         if doc is None:
             return None
-        return {"snapshot_id": snapshot_id, "datetime": doc["datetime"], "available_results": doc.get("available_results", [])}
+        return {
+            "snapshot_id": snapshot_id,
+            "datetime": doc["datetime"],
+            "available_results": doc.get("available_results", []),
+        }
 
     def _read_result(self, user_id: int, snapshot_id: int, result_name: str) -> StoredResult | None:
         doc = self._snapshots.find_one(
             {"user_id": user_id, "snapshot_id": snapshot_id}, {"_id": 0, f"results.{result_name}": 1}
         )
-        stored = (doc or {}).get("results", {}).get(result_name)
-        if stored is not None and "body" in stored:
-            with self._open_blob(stored["body"]) as body:
-                stored["value"] = bson.decode(body.read())
-        return stored
+        record: dict[str, Any] | None = (doc or {}).get("results", {}).get(result_name)
+        if record is not None and "body" in record:  # fields too large for the document: in GridFS
+            with self._open_blob(record["body"]) as body:
+                record["value"] = bson.decode(body.read())
+        return cast(StoredResult | None, record)
 
     def _write_snapshot(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
         key = {"user_id": user_id, "datetime": when}
@@ -137,7 +145,9 @@ class MongodbDriver(Driver):
         snapshot_id = existing.get("snapshot_id") or self._next_snapshot_id(user_id)
         uploaded: list[Any] = []
         try:
-            stored, redundant = self._store_results(results, existing.get("results", {}), user_id, snapshot_id, uploaded)
+            stored, redundant = self._store_results(
+                results, existing.get("results", {}), user_id, snapshot_id, uploaded
+            )
             before = self._retry_duplicate(lambda: self._publish(key, snapshot_id, stored))
         except BaseException:
             self._delete_blobs(uploaded)
@@ -146,7 +156,9 @@ class MongodbDriver(Driver):
         if before is not None and before["snapshot_id"] != snapshot_id:  # another writer created it first
             snapshot_id = before["snapshot_id"]
             self._blob_files.update_many({"_id": {"$in": uploaded}}, {"$set": {"metadata.snapshot_id": snapshot_id}})
-        garbage = redundant + [ref for name, result in stored.items() for ref in _unreferenced(previous.get(name), result)]
+        garbage = redundant + [
+            ref for name, result in stored.items() for ref in _unreferenced(previous.get(name), result)
+        ]
         self._delete_blobs(garbage)
         return snapshot_id
 
@@ -163,12 +175,18 @@ class MongodbDriver(Driver):
         return int(doc["last_snapshot_id"])
 
     def _store_results(
-        self, results: list[PendingResult], previous: dict[str, Any], user_id: int, snapshot_id: int, uploaded: list[Any]
+        self,
+        results: list[PendingResult],
+        previous: dict[str, Any],
+        user_id: int,
+        snapshot_id: int,
+        uploaded: list[Any],
     ) -> tuple[dict[str, Any], list[Any]]:
         """Upload each result's payloads; return the stored results and redundant uploads."""
         stored: dict[str, Any] = {}
         redundant: list[Any] = []
         for pending in results:
+
             def upload(source: BlobSource, path: Path, name: str = pending.name) -> Any:
                 ref = self._upload(source, user_id, snapshot_id, name, path)
                 uploaded.append(ref)
@@ -178,7 +196,9 @@ class MongodbDriver(Driver):
             redundant += extra
         return stored, redundant
 
-    def _fit(self, pending: PendingResult, previous: StoredResult | None, upload: Any) -> tuple[dict[str, Any], list[Any]]:
+    def _fit(
+        self, pending: PendingResult, previous: StoredResult | None, upload: Any
+    ) -> tuple[dict[str, Any], list[Any]]:
         """Store a result so that its record stays under RESULT_RECORD_LIMIT."""
         fields = bson.encode(pending.value)
         inline = sum(s.length or 0 for _, s in pending.blobs if s.length is not None and s.length <= self.inline_limit)
@@ -197,13 +217,21 @@ class MongodbDriver(Driver):
             update["$addToSet"] = {"available_results": {"$each": sorted(stored)}}
         else:
             update["$setOnInsert"]["available_results"] = []
-        return self._snapshots.find_one_and_update(key, update, upsert=True, return_document=pymongo.ReturnDocument.BEFORE)
+        return self._snapshots.find_one_and_update(
+            key, update, upsert=True, return_document=pymongo.ReturnDocument.BEFORE
+        )
 
     # Blobs -------------------------------------------------------------------------------------
 
     def _upload(self, source: BlobSource, user_id: int, snapshot_id: int, result_name: str, path: Path) -> Any:
-        metadata = {"user_id": user_id, "snapshot_id": snapshot_id, "result_name": result_name,
-                    "path": describe(path), "kind": source.kind, "content_type": source.content_type}
+        metadata = {
+            "user_id": user_id,
+            "snapshot_id": snapshot_id,
+            "result_name": result_name,
+            "path": describe(path),
+            "kind": source.kind,
+            "content_type": source.content_type,
+        }
         filename = f"{user_id}/{snapshot_id}/{result_name}/{describe(path)}{source.extension}"
         with self._bucket.open_upload_stream(filename, metadata=metadata) as grid_in:
             for chunk in source.chunks():
@@ -214,7 +242,7 @@ class MongodbDriver(Driver):
 
     def _open_blob(self, ref: Any) -> IO[bytes]:
         try:
-            return self._bucket.open_download_stream(ref)  # type: ignore[return-value]
+            return self._bucket.open_download_stream(ref)
         except gridfs.errors.NoFile:
             raise BlobMissing(f"blob {ref} is missing from GridFS bucket {BUCKET!r}") from None
 
