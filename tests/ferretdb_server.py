@@ -40,9 +40,18 @@ def running_ferretdb() -> Iterator[str]:
         (Path(data) / "db").mkdir()
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [str(binary), "--handler=sqlite", f"--sqlite-url=file:{data}/db/", "--listen-addr=127.0.0.1:0",
-                 "--state-dir=-", "--telemetry=disable", "--debug-addr=-", "--log-level=info"],
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(binary),
+                    "--handler=sqlite",
+                    f"--sqlite-url=file:{data}/db/",
+                    "--listen-addr=127.0.0.1:0",
+                    "--state-dir=-",
+                    "--telemetry=disable",
+                    "--debug-addr=-",
+                    "--log-level=info",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         try:
             yield f"mongodb://127.0.0.1:{_wait_for_port(process, log_path)}"
