@@ -36,6 +36,8 @@ from ._values import Path, check_datetime, datetime_to_millis, describe
 CHUNK_SIZE = 1024 * 1024
 """Bytes per row of `blob_chunks`: the most of a payload held in memory at once."""
 DEFAULT_TIMEOUT_SECONDS = 60.0
+SCHEMA_VERSION = 1
+"""Kept in the file's `PRAGMA user_version`."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -93,11 +95,18 @@ class SqliteDriver(Driver):
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")  # with WAL: safe against a killed process
-            with self._transaction() as db:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    db.execute(statement)
+            self._create_schema()
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from None
+
+    def _create_schema(self) -> None:
+        """Create the tables once; an up-to-date file is opened without taking the write lock."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        with self._transaction() as db:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:

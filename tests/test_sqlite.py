@@ -1,0 +1,166 @@
+"""The embedded driver's own promises: URLs, several processes at once, and surviving a killed writer."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import brainstorm.database_drivers as db_drivers
+from brainstorm.database_drivers.sqlite_driver import SqliteDriver
+from tests.conftest import count_blobs
+
+WHEN = dt.datetime(2019, 12, 4, 10, 8, 7, 339000)
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///relative/path.db", "relative/path.db"),
+        ("sqlite:////absolute/path.db", "/absolute/path.db"),
+        ("sqlite://", ":memory:"),
+    ],
+)
+def test_url_follows_sqlalchemy(url: str, path: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "relative").mkdir()
+    with contextlib.suppress(db_drivers.DatabaseUnavailable):  # /absolute/ does not exist: the path is what counts
+        with db_drivers.connect(url) as driver:
+            assert driver.path == path  # type: ignore[attr-defined]
+            return
+    assert path.startswith("/absolute")
+
+
+@pytest.mark.parametrize("url", ["sqlite://host/x.db", "sqlite:///x.db?mode=ro", "sqlite:///x.db?timeout=soon"])
+def test_bad_urls_are_refused(url: str) -> None:
+    with pytest.raises(db_drivers.InvalidInput):
+        db_drivers.connect(url)
+
+
+def test_unopenable_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(db_drivers.DatabaseUnavailable, match="no-such-dir"):
+        db_drivers.connect(f"sqlite:///{tmp_path}/no-such-dir/x.db")
+
+
+def test_in_memory_databases_are_private() -> None:
+    with db_drivers.connect("sqlite://") as first, db_drivers.connect("sqlite://") as second:
+        first.save_user({"user_id": 1})
+        assert second.get_users() == []
+
+
+def _save_many(url: str, writer: int, count: int) -> list[int]:
+    """Save `count` snapshots of user 1 (distinct datetimes) plus one shared snapshot, from one process."""
+    with db_drivers.connect(url) as driver:
+        ids = [
+            driver.save_snapshot(
+                {"user_id": 1, "datetime": 1_000_000 + writer * 1000 + i, "pose": {"writer": writer, "i": i}}
+            )
+            for i in range(count)
+        ]
+        shared = driver.save_snapshot(
+            {"user_id": 1, "datetime": WHEN, f"from_{writer}": {"data": np.full(300_000, writer, np.uint8)}}
+        )
+    return [*ids, shared]
+
+
+def test_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    writers, count = 4, 15
+    with multiprocessing.get_context("spawn").Pool(writers) as pool:
+        outcomes = pool.starmap(_save_many, [(url, w, count) for w in range(writers)])
+    own_ids = [sid for outcome in outcomes for sid in outcome[:-1]]
+    shared_ids = {outcome[-1] for outcome in outcomes}
+    assert len(set(own_ids)) == writers * count
+    assert len(shared_ids) == 1
+    with db_drivers.connect(url) as driver:
+        snapshots = driver.get_snapshots(1)
+        assert sorted(s["snapshot_id"] for s in snapshots) == sorted([*own_ids, *shared_ids])
+        shared = driver.get_snapshot(1, shared_ids.pop())
+        assert shared is not None
+        assert shared["available_results"] == [f"from_{w}" for w in range(writers)]
+        for writer in range(writers):
+            result = driver.get_result(1, shared["snapshot_id"], f"from_{writer}")
+            assert result is not None
+            assert (result["data"] == writer).all()
+
+
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    import brainstorm.database_drivers as db_drivers
+
+    class SlowStream:
+        '''Gives 8 MiB, then signals the parent and hangs: the writer is mid-save when it is killed.'''
+        def __init__(self):
+            self.sent = 0
+        def read(self, size=-1):
+            if self.sent >= 8 * 2**20:
+                print("writing", flush=True)
+                time.sleep(600)
+            self.sent += 2**20
+            return bytes(2**20)
+
+    driver = db_drivers.connect(sys.argv[1])
+    driver.save_snapshot({"user_id": 5, "datetime": 0, "pose": {"x": 1}})
+    driver.save_snapshot({"user_id": 5, "datetime": 0, "video": {"data": SlowStream()}, "tag": {"t": 1}})
+    """
+)
+
+
+def test_a_killed_writer_leaves_no_trace(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, url], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "writing"
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+
+    with db_drivers.connect(url) as driver:
+        snapshot = driver.get_snapshot(5, 1)
+        assert snapshot is not None
+        assert snapshot["available_results"] == ["pose"]
+        assert driver.get_result(5, 1, "video") is None
+        assert count_blobs(driver) == 0
+        driver.save_snapshot({"user_id": 5, "datetime": 0, "video": {"data": b"x" * 100_000}})
+        result = driver.get_result(5, 1, "video")
+        assert result is not None and result["data"] == b"x" * 100_000
+    with contextlib.closing(sqlite3.connect(tmp_path / "crash.db")) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_writer_waits_for_another_processs_write(tmp_path: Path) -> None:
+    """A save blocked by another process's open write transaction waits for it instead of failing."""
+    path = tmp_path / "busy.db"
+    SqliteDriver(f"sqlite:///{path}").close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
+         "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.readline(); db.execute('COMMIT')",
+         path],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "locked"
+    saved: list[int] = []
+    with db_drivers.connect(f"sqlite:///{path}") as driver:
+        saving = threading.Thread(target=lambda: saved.append(driver.save_snapshot({"user_id": 3, "datetime": 0})))
+        saving.start()
+        saving.join(timeout=0.5)
+        assert saving.is_alive() and not saved  # blocked by the other process, not failed
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        saving.join(timeout=30)
+        assert saved == [1]
+    holder.wait()
