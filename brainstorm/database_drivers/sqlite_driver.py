@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ._blobs import DEFAULT_INLINE_LIMIT, BlobSource
 from ._driver import Driver, SnapshotSummary, User
-from ._errors import BlobMissing, DatabaseUnavailable, InvalidInput
+from ._errors import BlobMissing, DatabaseUnavailable, DriverUnavailable, InvalidInput
 from ._results import PendingResult, StoredResult, store_result, unreferenced
 from ._url import redact
 from ._values import Path, check_datetime, datetime_to_millis, describe
@@ -36,6 +36,7 @@ from ._values import Path, check_datetime, datetime_to_millis, describe
 CHUNK_SIZE = 1024 * 1024
 """Bytes per row of `blob_chunks`: the most of a payload held in memory at once."""
 DEFAULT_TIMEOUT_SECONDS = 60.0
+MINIMUM_SQLITE = (3, 35)  # for RETURNING
 SCHEMA_VERSION = 1
 """Kept in the file's `PRAGMA user_version`."""
 
@@ -87,6 +88,10 @@ class SqliteDriver(Driver):
 
     def __init__(self, url: str, *, inline_limit: int = DEFAULT_INLINE_LIMIT) -> None:
         super().__init__(url, inline_limit=inline_limit)
+        if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
+            raise DriverUnavailable(
+                f"the sqlite driver needs SQLite 3.35 or later; Python here has {sqlite3.sqlite_version}"
+            )
         self.path, timeout = _parse_url(url)
         self._lock = threading.RLock()
         try:
@@ -148,7 +153,7 @@ class SqliteDriver(Driver):
             )
 
     def _read_users(self) -> list[User]:
-        rows = self._query("SELECT user_id, fields ->> '$.username' FROM users ORDER BY user_id", ())
+        rows = self._query("SELECT user_id, json_extract(fields, '$.username') FROM users ORDER BY user_id", ())
         return [{"user_id": user_id, "username": username} for user_id, username in rows]
 
     def _read_user(self, user_id: int) -> User | None:
