@@ -1,7 +1,7 @@
 """The blob codec: binary payloads to the bytes a blob store keeps, and back.
 
 A payload is `bytes`, `bytearray`, `memoryview`, a `numpy.ndarray` (kept as `.npy`), a
-`PIL.Image.Image` (kept as PNG, or TIFF for modes PNG cannot hold losslessly) or a readable binary
+`PIL.Image.Image` (kept as PNG, or TIFF for modes PNG cannot hold exactly) or a readable binary
 file object (streamed, never read whole). Every driver stores the same bytes with the same
 description (`BlobInfo`), so any tool of the underlying store can read them.
 """
@@ -30,7 +30,13 @@ STREAM_CHUNK_SIZE = 1024 * 1024
 
 BYTES, ARRAY, IMAGE = "bytes", "ndarray", "image"
 NPY_CONTENT_TYPE = "application/x-npy"
-_PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
+_PNG = ("PNG", "image/png", ".png")
+_TIFF = ("TIFF", "image/tiff", ".tiff")
+_IMAGE_FORMATS = {
+    **dict.fromkeys(("1", "L", "LA", "RGB", "RGBA", "I;16"), _PNG),
+    **dict.fromkeys(("P", "PA", "CMYK", "YCbCr", "LAB", "I", "F", "I;16B"), _TIFF),  # PNG would lose these
+}
+"""The image modes that come back with the same mode and pixels, and the lossless format each is kept in."""
 _ARRAY_KINDS = frozenset("biufc")  # bool, signed, unsigned, float, complex
 
 
@@ -125,7 +131,7 @@ def as_blob_source(value: Any, where: str) -> BlobSource | None:
     if isinstance(value, np.ndarray):
         return _array_source(value, where)
     if isinstance(value, Image.Image):
-        return _image_source(value)
+        return _image_source(value, where)
     if callable(getattr(value, "read", None)):
         return _stream_source(value, where)
     return None
@@ -164,10 +170,13 @@ def _array_source(array: np.ndarray, where: str) -> BlobSource:
     return in_memory_source(ARRAY, NPY_CONTENT_TYPE, ".npy", [header.getvalue(), raw])
 
 
-def _image_source(image: Image.Image) -> BlobSource:
-    fmt, content_type, extension = (
-        ("PNG", "image/png", ".png") if image.mode in _PNG_MODES else ("TIFF", "image/tiff", ".tiff")
-    )
+def _image_source(image: Image.Image, where: str) -> BlobSource:
+    if image.mode not in _IMAGE_FORMATS:
+        raise InvalidType(
+            f"{where}: images of mode {image.mode} cannot be stored losslessly; "
+            f"convert to one of {', '.join(sorted(_IMAGE_FORMATS))}"
+        )
+    fmt, content_type, extension = _IMAGE_FORMATS[image.mode]
     encoded = io.BytesIO()
     image.save(encoded, format=fmt, **({"compress_level": 1} if fmt == "PNG" else {}))
     return in_memory_source(IMAGE, content_type, extension, [encoded.getbuffer()])

@@ -61,7 +61,10 @@ def check_datetime(value: object, field: str = "datetime") -> dt.datetime:
     """
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
-            value = value.astimezone(dt.UTC)
+            try:
+                value = value.astimezone(dt.UTC)
+            except OverflowError:
+                raise InvalidInput(f"{field} {value.isoformat()} is outside the years 1-9999 in UTC") from None
         value = value.replace(tzinfo=None)
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
@@ -92,12 +95,24 @@ def check_key(key: object, path: Path, where: str) -> str:
     """A key inside a result or user: a non-empty string without '.', a leading '$' or NUL."""
     if not isinstance(key, str):
         raise InvalidType(f"{where}: key {key!r:.80} at {describe(path) or 'top level'} must be a string")
-    if not key or "." in key or key.startswith("$") or "\0" in key:
+    _check_text(key, f"{where}: key {key!r:.80} at {describe(path) or 'top level'}")
+    if not key or "." in key or key.startswith("$"):
         raise InvalidInput(
             f"{where}: key {key!r:.80} at {describe(path) or 'top level'} must be non-empty "
             "and contain no '.', no NUL and no leading '$'"
         )
     return key
+
+
+def _check_text(text: str, what: str) -> str:
+    """A string every store can hold: valid UTF-8 (no lone surrogates) without NUL."""
+    if "\0" in text:
+        raise InvalidInput(f"{what} contains NUL")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid Unicode (it holds a lone surrogate)") from None
+    return text
 
 
 BlobHook = Callable[[Any, Path], bool]
@@ -117,9 +132,9 @@ def normalize_tree(value: Mapping[str, Any], where: str, blob_hook: BlobHook | N
 
 
 def _normalize(value: Any, path: Path, where: str, blob_hook: BlobHook | None) -> Any:
-    if value is None or isinstance(value, str | bool):
-        if isinstance(value, str) and "\0" in value:
-            raise InvalidInput(f"{where}: string at {describe(path)} contains NUL")
+    if isinstance(value, str):
+        return _check_text(value, f"{where}: string at {describe(path) or 'top level'}")
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, np.bool_):
         return bool(value)

@@ -100,8 +100,25 @@ class MongodbDriver(Driver):
     # Users -------------------------------------------------------------------------------------
 
     def _write_user(self, user_id: int, fields: dict[str, Any]) -> None:
-        update = {"$set": {f"fields.{k}": v for k, v in fields.items()}} if fields else {"$setOnInsert": {"fields": {}}}
-        self._retry_duplicate(lambda: self._users.update_one({"_id": user_id}, update, upsert=True))
+        """Merge the fields in with a compare-and-set on `fields_version`.
+
+        Not `$set` of `fields.<key>` paths: servers differ on which keys a path may hold (FerretDB
+        trims spaces), while a whole-document value stores any key the contract allows.
+        """
+        for _ in range(_WRITE_RETRIES * 10):
+            doc = self._users.find_one({"_id": user_id}, {"fields": 1, "fields_version": 1})
+            with contextlib.suppress(mongo_errors.DuplicateKeyError):  # created concurrently: read again
+                if doc is None:
+                    self._users.insert_one({"_id": user_id, "fields": fields, "fields_version": 1})
+                    return
+                merged = {**doc.get("fields", {}), **fields}
+                written = self._users.update_one(
+                    {"_id": user_id, "fields_version": doc.get("fields_version")},
+                    {"$set": {"fields": merged, "fields_version": doc.get("fields_version", 0) + 1}},
+                )
+                if written.matched_count:
+                    return
+        raise DatabaseUnavailable(f"user {user_id} is being updated too often to save it; try again")
 
     def _read_users(self) -> list[User]:
         cursor = self._users.find({}, {"fields.username": 1}).sort("_id", 1)
@@ -167,7 +184,7 @@ class MongodbDriver(Driver):
         doc = self._retry_duplicate(
             lambda: self._users.find_one_and_update(
                 {"_id": user_id},
-                {"$inc": {"last_snapshot_id": 1}, "$setOnInsert": {"fields": {}}},
+                {"$inc": {"last_snapshot_id": 1}, "$setOnInsert": {"fields": {}, "fields_version": 0}},
                 upsert=True,
                 return_document=pymongo.ReturnDocument.AFTER,
             )
