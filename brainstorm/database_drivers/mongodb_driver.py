@@ -1,36 +1,45 @@
-"""The MongoDB driver: users and snapshots in collections, payloads in GridFS.
+"""The MongoDB driver: users, snapshots and results in collections, payloads in GridFS.
 
 Layout (database = the URL's path, default `brainstorm`):
 
-- `users`: `{_id: user_id, fields: {...}, last_snapshot_id}`; the counter numbers snapshots.
-- `snapshots`: `{user_id, snapshot_id, datetime, available_results: [...], results: {name: result}}`,
-  unique on (user_id, datetime) and on (user_id, snapshot_id). A result holds its fields and one
+- `users`: one document per user field, `{user_id, field, value}`, unique on (user_id, field); every
+  user has the row `field: "user_id"`.
+- `snapshots`: `{user_id, snapshot_id, datetime}`, unique on (user_id, snapshot_id) and on
+  (user_id, datetime).
+- `results`: one document per result, `{user_id, snapshot_id, name, value, blobs}`, unique on
+  (user_id, snapshot_id, name): the result's fields (None where each payload sits) and one
   description per payload (kind, content type, length, sha256, and the GridFS id or inline bytes).
 - GridFS bucket `blobs`: payloads above the inline limit, named
   `<user_id>/<snapshot_id>/<result>/<path><.npy|.png|.tiff|.bin>`, with metadata
   `{content_type, sha256, user_id, snapshot_id, result_name, path, kind}`.
 
-Saving uploads payloads first and then publishes the results with one atomic update of the
-snapshot's document, so a reader never sees a result whose payloads are incomplete.
+Every write that others may race with is either an insert guarded by a unique index or the
+replacement of one whole document: the driver never relies on a server applying a read-modify-write
+update atomically (FerretDB v1 does not), so concurrent writers lose nothing and ids stay unique.
+Saving uploads payloads first and then publishes the result by writing its one document, so a
+reader never sees a result whose payloads are incomplete.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Mapping
-from typing import IO, Any, cast
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import bson
 import gridfs
 import pymongo
+from bson.codec_options import TypeDecoder, TypeRegistry
+from bson.int64 import Int64
 from pymongo import errors as mongo_errors
 
 from ._blobs import BYTES, DEFAULT_INLINE_LIMIT, BlobSource, in_memory_source
 from ._driver import Driver, SnapshotSummary, User
 from ._errors import BlobMissing, DatabaseUnavailable, InvalidInput
-from ._results import PendingResult, StoredResult, store_result, unreferenced
+from ._results import PendingResult, StoredResult, Upload, store_result, unreferenced
 from ._url import redact, scrub
 from ._values import Path, describe
 
@@ -39,11 +48,20 @@ DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 5000
 """How long an operation waits for an unreachable server before failing (override with the URL's
 `serverSelectionTimeoutMS`)."""
 BUCKET = "blobs"
-RESULT_RECORD_LIMIT = 256 * 1024
+RESULT_RECORD_LIMIT = 4 * 1024 * 1024
 """A result whose fields and inline payloads exceed this many BSON bytes keeps its payloads (and, if
-its fields alone are larger, its fields too) in GridFS, so a snapshot's document stays far below
-MongoDB's 16 MiB limit."""
-_WRITE_RETRIES = 3
+its fields alone are larger, its fields too) in GridFS, so its document stays below MongoDB's 16 MiB."""
+KNOWN_SNAPSHOTS = 4096
+"""How many (user, datetime) -> snapshot id pairs a driver remembers; ids never change, so this
+saves a lookup per result when a snapshot's results arrive one by one."""
+_WRITE_RETRIES = 10
+INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
+    "users": [(("user_id", 1), ("field", 1)), (("field", 1), ("user_id", 1))],
+    "snapshots": [(("user_id", 1), ("snapshot_id", 1)), (("user_id", 1), ("datetime", 1))],
+    "results": [(("user_id", 1), ("snapshot_id", 1), ("name", 1))],
+}
+"""The indexes the driver creates (all unique), by collection; every query it sends is served by one."""
+_T = TypeVar("_T")
 
 
 class MongodbDriver(Driver):
@@ -58,7 +76,11 @@ class MongodbDriver(Driver):
         self, url: str, *, inline_limit: int = DEFAULT_INLINE_LIMIT, client_options: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(url, inline_limit=inline_limit)
-        options: dict[str, Any] = {"tz_aware": False, "document_class": dict}
+        options: dict[str, Any] = {
+            "tz_aware": False,
+            "document_class": dict,
+            "type_registry": TypeRegistry([_Int64AsInt()]),
+        }
         if "serverselectiontimeoutms" not in {k.lower() for k, _ in parse_qsl(urlsplit(url).query)}:
             options["serverSelectionTimeoutMS"] = DEFAULT_SERVER_SELECTION_TIMEOUT_MS
         options.update(client_options or {})
@@ -67,10 +89,13 @@ class MongodbDriver(Driver):
             database = self._client.get_database(urlsplit(url).path.lstrip("/") or DEFAULT_DATABASE)
             self._users = database["users"]
             self._snapshots = database["snapshots"]
+            self._results = database["results"]
             self._bucket = gridfs.GridFSBucket(database, BUCKET)
             self._blob_files = database[f"{BUCKET}.files"]
-            self._snapshots.create_index([("user_id", 1), ("datetime", 1)], unique=True)
-            self._snapshots.create_index([("user_id", 1), ("snapshot_id", 1)], unique=True)
+            for collection, keys in INDEXES.items():
+                for key in keys:
+                    database[collection].create_index(list(key), unique=True)
+        self._known_snapshots: dict[tuple[int, dt.datetime], int] = {}
 
     @property
     def database(self) -> pymongo.database.Database[dict[str, Any]]:
@@ -100,33 +125,22 @@ class MongodbDriver(Driver):
     # Users -------------------------------------------------------------------------------------
 
     def _write_user(self, user_id: int, fields: dict[str, Any]) -> None:
-        """Merge the fields in with a compare-and-set on `fields_version`.
-
-        Not `$set` of `fields.<key>` paths: servers differ on which keys a path may hold (FerretDB
-        trims spaces), while a whole-document value stores any key the contract allows.
-        """
-        for _ in range(_WRITE_RETRIES * 10):
-            doc = self._users.find_one({"_id": user_id}, {"fields": 1, "fields_version": 1})
-            with contextlib.suppress(mongo_errors.DuplicateKeyError):  # created concurrently: read again
-                if doc is None:
-                    self._users.insert_one({"_id": user_id, "fields": fields, "fields_version": 1})
-                    return
-                merged = {**doc.get("fields", {}), **fields}
-                written = self._users.update_one(
-                    {"_id": user_id, "fields_version": doc.get("fields_version")},
-                    {"$set": {"fields": merged, "fields_version": doc.get("fields_version", 0) + 1}},
-                )
-                if written.matched_count:
-                    return
-        raise DatabaseUnavailable(f"user {user_id} is being updated too often to save it; try again")
+        """Write one document per field: concurrent saves of other fields are never overwritten."""
+        for field, value in {"user_id": user_id, **fields}.items():
+            row = {"user_id": user_id, "field": field}
+            _retry_duplicate(functools.partial(self._users.replace_one, row, {**row, "value": value}, upsert=True))
 
     def _read_users(self) -> list[User]:
-        cursor = self._users.find({}, {"fields.username": 1}).sort("_id", 1)
-        return [{"user_id": doc["_id"], "username": doc.get("fields", {}).get("username")} for doc in cursor]
+        users: dict[int, User] = {}
+        for row in self._users.find({"field": {"$in": ["user_id", "username"]}}, {"_id": 0}).sort("user_id", 1):
+            users.setdefault(row["user_id"], {"user_id": row["user_id"], "username": None})
+            if row["field"] == "username":
+                users[row["user_id"]]["username"] = row["value"]
+        return list(users.values())
 
     def _read_user(self, user_id: int) -> User | None:
-        doc = self._users.find_one({"_id": user_id}, {"fields": 1})
-        return None if doc is None else {"user_id": user_id, **doc.get("fields", {})}
+        user = {row["field"]: row["value"] for row in self._users.find({"user_id": user_id}, {"_id": 0})}
+        return user or None
 
     # Snapshots ---------------------------------------------------------------------------------
 
@@ -135,108 +149,106 @@ class MongodbDriver(Driver):
         return [{"snapshot_id": d["snapshot_id"], "datetime": d["datetime"]} for d in cursor.sort("datetime", 1)]
 
     def _read_snapshot(self, user_id: int, snapshot_id: int) -> SnapshotSummary | None:
-        doc = self._snapshots.find_one(
-            {"user_id": user_id, "snapshot_id": snapshot_id}, {"_id": 0, "datetime": 1, "available_results": 1}
-        )
+        key = {"user_id": user_id, "snapshot_id": snapshot_id}
+        doc = self._snapshots.find_one(key, {"_id": 0, "datetime": 1})
         if doc is None:
             return None
-        return {
-            "snapshot_id": snapshot_id,
-            "datetime": doc["datetime"],
-            "available_results": doc.get("available_results", []),
-        }
+        names = [row["name"] for row in self._results.find(key, {"_id": 0, "name": 1})]
+        return {"snapshot_id": snapshot_id, "datetime": doc["datetime"], "available_results": names}
 
     def _read_result(self, user_id: int, snapshot_id: int, result_name: str) -> StoredResult | None:
-        doc = self._snapshots.find_one(
-            {"user_id": user_id, "snapshot_id": snapshot_id}, {"_id": 0, f"results.{result_name}": 1}
-        )
-        record: dict[str, Any] | None = (doc or {}).get("results", {}).get(result_name)
+        record = self._results.find_one({"user_id": user_id, "snapshot_id": snapshot_id, "name": result_name})
         if record is not None and "body" in record:  # fields too large for the document: in GridFS
             with self._open_blob(record["body"]) as body:
                 record["value"] = bson.decode(body.read())
         return cast(StoredResult | None, record)
 
     def _write_snapshot(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
-        key = {"user_id": user_id, "datetime": when}
-        existing = self._snapshots.find_one(key) or {}
-        snapshot_id = existing.get("snapshot_id") or self._next_snapshot_id(user_id)
+        """Upload every payload of the call, then publish each result by writing its document.
+
+        A failure before publishing (a broken stream, a lost server) deletes what was uploaded and
+        publishes nothing. Afterwards the payloads the replaced results no longer use are deleted.
+        """
+        snapshot_id, created = self._snapshot_id(user_id, when)
+        if not results:
+            return snapshot_id
+        key = {"user_id": user_id, "snapshot_id": snapshot_id}
+        previous = {} if created else self._stored_results(key, [pending.name for pending in results])
         uploaded: list[Any] = []
+        stored: dict[str, dict[str, Any]] = {}
+        redundant: list[Any] = []
         try:
-            stored, redundant = self._store_results(
-                results, existing.get("results", {}), user_id, snapshot_id, uploaded
-            )
-            before = self._retry_duplicate(lambda: self._publish(key, snapshot_id, stored))
+            for pending in results:
+
+                def upload(source: BlobSource, path: Path, name: str = pending.name) -> Any:
+                    uploaded.append(self._upload(source, user_id, snapshot_id, name, path))
+                    return uploaded[-1]
+
+                stored[pending.name], extra = self._fit(pending, previous.get(pending.name), upload)
+                redundant += extra
+            for name, doc in stored.items():
+                row = {**key, "name": name}
+                _retry_duplicate(functools.partial(self._results.replace_one, row, {**row, **doc}, upsert=True))
         except BaseException:
             self._delete_blobs(uploaded)
             raise
-        previous = (before or {}).get("results", {})
-        if before is not None and before["snapshot_id"] != snapshot_id:  # another writer created it first
-            snapshot_id = before["snapshot_id"]
-            self._blob_files.update_many({"_id": {"$in": uploaded}}, {"$set": {"metadata.snapshot_id": snapshot_id}})
-        garbage = redundant + [
-            ref for name, result in stored.items() for ref in _unreferenced(previous.get(name), result)
-        ]
-        self._delete_blobs(garbage)
+        self._delete_blobs(
+            redundant
+            + [
+                ref
+                for name, doc in stored.items()
+                for ref in _unreferenced(cast(dict[str, Any] | None, previous.get(name)), doc)
+            ]
+        )
         return snapshot_id
 
-    def _next_snapshot_id(self, user_id: int) -> int:
-        """Allocate the user's next snapshot id (creating the user if needed) in one atomic update."""
-        doc = self._retry_duplicate(
-            lambda: self._users.find_one_and_update(
-                {"_id": user_id},
-                {"$inc": {"last_snapshot_id": 1}, "$setOnInsert": {"fields": {}, "fields_version": 0}},
-                upsert=True,
-                return_document=pymongo.ReturnDocument.AFTER,
-            )
-        )
-        return int(doc["last_snapshot_id"])
+    def _stored_results(self, key: dict[str, Any], names: list[str]) -> dict[str, StoredResult]:
+        """The stored versions of these results, to reuse identical payloads and delete replaced ones."""
+        return {doc["name"]: cast(StoredResult, doc) for doc in self._results.find({**key, "name": {"$in": names}})}
 
-    def _store_results(
-        self,
-        results: list[PendingResult],
-        previous: dict[str, Any],
-        user_id: int,
-        snapshot_id: int,
-        uploaded: list[Any],
-    ) -> tuple[dict[str, Any], list[Any]]:
-        """Upload each result's payloads; return the stored results and redundant uploads."""
-        stored: dict[str, Any] = {}
-        redundant: list[Any] = []
-        for pending in results:
+    def _snapshot_id(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
+        """The id of the user's snapshot at `when`, creating it if needed; and whether it was created.
 
-            def upload(source: BlobSource, path: Path, name: str = pending.name) -> Any:
-                ref = self._upload(source, user_id, snapshot_id, name, path)
-                uploaded.append(ref)
-                return ref
+        A new snapshot takes the user's highest id + 1, inserted under the unique indexes: a writer
+        that loses a race for that id tries the next one, and one that loses the race to create the
+        same snapshot takes the winner's id.
+        """
+        if (known := self._known_snapshots.get((user_id, when))) is not None:
+            return known, False
+        for _ in range(_WRITE_RETRIES):
+            latest = self._snapshots.find_one({"user_id": user_id}, {"_id": 0}, sort=[("snapshot_id", -1)])
+            if latest is not None and latest["datetime"] == when:
+                return self._remember(user_id, when, latest["snapshot_id"]), False
+            if latest is None:
+                self._write_user(user_id, {})  # the user's first snapshot creates the user
+            snapshot_id = (latest["snapshot_id"] if latest else 0) + 1
+            try:
+                self._snapshots.insert_one({"user_id": user_id, "snapshot_id": snapshot_id, "datetime": when})
+                return self._remember(user_id, when, snapshot_id), True
+            except mongo_errors.DuplicateKeyError:
+                existing = self._snapshots.find_one({"user_id": user_id, "datetime": when}, {"_id": 0})
+                if existing is not None:
+                    return self._remember(user_id, when, existing["snapshot_id"]), False
+        raise DatabaseUnavailable(f"too many concurrent writers for user {user_id}; could not number the snapshot")
 
-            stored[pending.name], extra = self._fit(pending, previous.get(pending.name), upload)
-            redundant += extra
-        return stored, redundant
+    def _remember(self, user_id: int, when: dt.datetime, snapshot_id: int) -> int:
+        if len(self._known_snapshots) >= KNOWN_SNAPSHOTS:
+            self._known_snapshots.clear()
+        self._known_snapshots[user_id, when] = snapshot_id
+        return snapshot_id
 
     def _fit(
-        self, pending: PendingResult, previous: StoredResult | None, upload: Any
+        self, pending: PendingResult, previous: StoredResult | None, upload: Upload
     ) -> tuple[dict[str, Any], list[Any]]:
-        """Store a result so that its record stays under RESULT_RECORD_LIMIT."""
+        """Store a result so that its document stays under RESULT_RECORD_LIMIT."""
         fields = bson.encode(pending.value)
-        inline = sum(s.length or 0 for _, s in pending.blobs if s.length is not None and s.length <= self.inline_limit)
+        inline = sum(s.length for _, s in pending.blobs if s.length is not None and s.length <= self.inline_limit)
         limit = self.inline_limit if len(fields) + inline <= RESULT_RECORD_LIMIT else 0
         stored, redundant = store_result(pending, previous, limit, upload)
         if len(fields) <= RESULT_RECORD_LIMIT:
             return dict(stored), redundant
         body = in_memory_source(BYTES, "application/bson", ".bson", [fields])
         return {"value": {}, "blobs": stored["blobs"], "body": upload(body, ("_fields",))}, redundant
-
-    def _publish(self, key: dict[str, Any], snapshot_id: int, stored: dict[str, Any]) -> dict[str, Any] | None:
-        """Make the results visible in one atomic update; return the snapshot's document before it."""
-        update: dict[str, Any] = {"$setOnInsert": {"snapshot_id": snapshot_id}}
-        if stored:
-            update["$set"] = {f"results.{name}": result for name, result in stored.items()}
-            update["$addToSet"] = {"available_results": {"$each": sorted(stored)}}
-        else:
-            update["$setOnInsert"]["available_results"] = []
-        return self._snapshots.find_one_and_update(
-            key, update, upsert=True, return_document=pymongo.ReturnDocument.BEFORE
-        )
 
     # Blobs -------------------------------------------------------------------------------------
 
@@ -268,17 +280,6 @@ class MongodbDriver(Driver):
             with contextlib.suppress(gridfs.errors.NoFile):
                 self._bucket.delete(ref)
 
-    @staticmethod
-    def _retry_duplicate(operation: Any) -> Any:
-        """Run an upsert again when a concurrent upsert of the same key won the race."""
-        for attempt in range(_WRITE_RETRIES):
-            try:
-                return operation()
-            except mongo_errors.DuplicateKeyError:
-                if attempt == _WRITE_RETRIES - 1:
-                    raise
-        return None
-
 
 class _ViewReader:
     """A memoryview as the file-like object GridIn reads in chunks: the payload is never copied whole."""
@@ -291,6 +292,23 @@ class _ViewReader:
         piece = self._view[self._position : end].tobytes()
         self._position += len(piece)
         return piece
+
+
+def _retry_duplicate(operation: Callable[[], _T]) -> _T:
+    """Run an upsert again when a concurrent upsert of the same key won the race."""
+    for _ in range(_WRITE_RETRIES - 1):
+        with contextlib.suppress(mongo_errors.DuplicateKeyError):
+            return operation()
+    return operation()
+
+
+class _Int64AsInt(TypeDecoder):
+    """Decode BSON int64 as plain `int`, so values come back with the types they were saved with."""
+
+    bson_type = Int64
+
+    def transform_bson(self, value: Any) -> int:
+        return int(value)
 
 
 def _unreferenced(before: dict[str, Any] | None, after: dict[str, Any]) -> list[Any]:

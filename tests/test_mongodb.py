@@ -1,0 +1,205 @@
+"""The MongoDB driver's own promises: lazy reads, the GridFS layout, big results, hidden credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import traceback
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import gridfs
+import numpy as np
+import pytest
+from PIL import Image
+
+import brainstorm.database_drivers as db_drivers
+from brainstorm.database_drivers.mongodb_driver import MongodbDriver
+from tests.conftest import CommandLog, OneWayStream, assert_same, count_blobs, expected_of, make_image
+
+WHEN = 1575454087339
+DATA = bytes(range(256)) * 1200
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+METADATA_FIELDS = {"content_type", "sha256", "user_id", "snapshot_id", "result_name", "path", "kind"}
+
+
+@pytest.fixture
+def log() -> CommandLog:
+    return CommandLog()
+
+
+@pytest.fixture
+def mongo(mongodb_url: str, log: CommandLog) -> Iterator[MongodbDriver]:
+    with db_drivers.connect(mongodb_url, client_options={"event_listeners": [log]}) as driver:
+        assert isinstance(driver, MongodbDriver)
+        yield driver
+
+
+def touches_chunks(log: CommandLog) -> bool:
+    """Whether any logged command read or wrote GridFS chunks (getMore names its collection apart)."""
+    return any(
+        "blobs.chunks" in (doc.get(name), doc.get("collection"))
+        for (name, _), doc in zip(log.commands, log.documents, strict=True)
+    )
+
+
+def with_credentials(url: str, query: str) -> str:
+    parts = urlsplit(url)
+    netloc = f"brain_admin:s3cret@{parts.netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(filter(None, (parts.query, query))), ""))
+
+
+def test_results_are_read_lazily(mongo: MongodbDriver, log: CommandLog) -> None:
+    mongo.save_snapshot(
+        {"user_id": 1, "datetime": WHEN, "color": {"width": 3, "data": DATA, "image": make_image("RGB", (300, 300))}}
+    )
+    log.clear()
+    result = mongo.get_result(1, 1, "color")
+    assert result is not None
+    assert log.commands == [("find", "results")]
+    log.clear()
+    assert result["width"] == 3
+    assert sorted(result.blobs) == ["data", "image"] and len(result) == 3
+    assert log.commands == []
+    stream = result.open("data")
+    assert not touches_chunks(log)
+    assert stream.read(4) == DATA[:4]
+    assert touches_chunks(log)
+    stream.close()
+    log.clear()
+    assert result["data"] == DATA
+    assert touches_chunks(log)
+    log.clear()
+    assert result["data"] == DATA
+    assert log.commands == [], "a payload is fetched once"
+
+
+def test_payloads_are_gridfs_files_any_tool_can_read(mongodb_url: str) -> None:
+    depth, image = np.random.default_rng(0).random((200, 150)), make_image("RGBA", (200, 100))
+    with db_drivers.connect(mongodb_url, inline_limit=0) as driver:
+        assert isinstance(driver, MongodbDriver)
+        driver.save_snapshot(
+            {
+                "user_id": 7,
+                "datetime": WHEN,
+                "color": {"image": image},
+                "depth": {"frames": [{"data": depth}], "raw": DATA},
+            }
+        )
+        bucket = gridfs.GridFSBucket(driver.database, "blobs")
+        files = {f.metadata["path"]: f for f in bucket.find()}
+        assert sorted(files) == ["frames.0.data", "image", "raw"]
+        for path, stored in files.items():
+            assert stored.filename
+            assert set(stored.metadata) == METADATA_FIELDS
+            assert (stored.metadata["user_id"], stored.metadata["snapshot_id"]) == (7, 1)
+            content = bucket.open_download_stream(stored._id).read()
+            assert hashlib.sha256(content).hexdigest() == stored.metadata["sha256"], path
+        assert files["image"].metadata | {"sha256": None} == {
+            "content_type": "image/png",
+            "sha256": None,
+            "user_id": 7,
+            "snapshot_id": 1,
+            "result_name": "color",
+            "path": "image",
+            "kind": "image",
+        }
+        assert files["frames.0.data"].metadata["result_name"] == "depth"
+        assert files["frames.0.data"].metadata["kind"] == "ndarray"
+        assert_same(np.load(io.BytesIO(bucket.open_download_stream(files["frames.0.data"]._id).read())), depth)
+        png = bucket.open_download_stream(files["image"]._id).read()
+        assert png.startswith(PNG_SIGNATURE)
+        assert_same(Image.open(io.BytesIO(png)), image)
+        assert bucket.open_download_stream(files["raw"]._id).read() == DATA
+
+
+def assert_published_blobs_exist(driver: MongodbDriver) -> None:
+    """Every published result belongs to a snapshot, and every blob it refers to is stored."""
+    stored_ids = {f["_id"] for f in driver.database["blobs.files"].find({}, {"_id": 1})}
+    snapshots = {(s["user_id"], s["snapshot_id"]) for s in driver.database["snapshots"].find()}
+    for result in driver.database["results"].find():
+        assert (result["user_id"], result["snapshot_id"]) in snapshots
+        refs = [info["ref"] for info in result["blobs"] if "ref" in info] + (
+            [result["body"]] if "body" in result else []
+        )
+        assert set(refs) <= stored_ids, f"result {result['name']} refers to missing blobs"
+
+
+def test_published_results_have_all_their_blobs(mongodb_url: str) -> None:
+    with db_drivers.connect(mongodb_url, inline_limit=1000) as driver:
+        assert isinstance(driver, MongodbDriver)
+        driver.save_snapshot(
+            {"user_id": 1, "datetime": WHEN, "a": {"x": DATA, "y": b"small"}, "b": {"z": np.ones(500)}}
+        )
+        assert_published_blobs_exist(driver)
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "a": {"x": DATA[::-1]}})
+        assert_published_blobs_exist(driver)
+        chunks = driver.database["blobs.chunks"].count_documents({})
+        with pytest.raises(OSError):
+            driver.save_snapshot(
+                {"user_id": 1, "datetime": WHEN, "c": {"s": OneWayStream(DATA * 20, fail_after=len(DATA) * 10)}}
+            )
+        assert_published_blobs_exist(driver)
+        assert driver.database["blobs.chunks"].count_documents({}) == chunks, "a failed upload left chunks behind"
+
+
+@pytest.mark.slow
+def test_a_result_larger_than_a_document_saves_and_round_trips(mongo: MongodbDriver) -> None:
+    payloads = {f"p{n}": bytes([n % 256]) * 60_000 for n in range(300)}  # each inline-sized, 18 MB together
+    assert mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "many": payloads}) == 1
+    result = mongo.get_result(1, 1, "many")
+    assert result is not None
+    assert sorted(result) == sorted(payloads) and len(result.blobs) == 300
+    for name in ("p0", "p150", "p299"):
+        assert result[name] == payloads[name]
+    assert_published_blobs_exist(mongo)
+
+
+@pytest.mark.slow
+def test_a_result_with_a_huge_list_saves_and_round_trips(mongo: MongodbDriver) -> None:
+    numbers = {"values": list(range(1_500_000)), "floats": [n / 7 for n in range(300_000)], "data": DATA}
+    expected = expected_of(numbers)
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "series": numbers})
+    assert_same(mongo.get_result(1, 1, "series"), expected)
+    blobs = count_blobs(mongo)
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "series": numbers})
+    assert count_blobs(mongo) == blobs, "re-saving left the old fields behind"
+    assert_published_blobs_exist(mongo)
+
+
+def assert_hidden(text: str, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in text
+
+
+def test_repr_hides_credentials(mongodb_url: str) -> None:
+    url = with_credentials(mongodb_url, "authMechanism=PLAIN")  # FerretDB takes any user and password
+    with db_drivers.connect(url) as driver:
+        driver.save_user({"user_id": 1})
+        assert repr(driver).startswith("MongodbDriver(")
+        assert_hidden(repr(driver), "brain_admin", "s3cret")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mongodb://brain_admin:s3cret@127.0.0.1:1/?serverSelectionTimeoutMS=500",
+        "mongodb://brain_admin:s3cret@127.0.0.1:1/brainstorm?serverSelectionTimeoutMS=500&authSource=admin",
+    ],
+)
+def test_an_unreachable_server_is_database_unavailable_without_credentials(url: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(db_drivers.DatabaseUnavailable) as raised, db_drivers.connect(url) as driver:
+        driver.get_users()
+    assert time.monotonic() - start < 5
+    assert isinstance(raised.value, db_drivers.BrainstormError) and isinstance(raised.value, ConnectionError)
+    assert "127.0.0.1:1" in str(raised.value)
+    assert_hidden("".join(traceback.format_exception(raised.value)), "brain_admin", "s3cret")
+
+
+def test_refused_credentials_are_database_unavailable_without_credentials(mongodb_url: str) -> None:
+    url = with_credentials(mongodb_url, "authMechanism=SCRAM-SHA-256")
+    with pytest.raises(db_drivers.DatabaseUnavailable) as raised, db_drivers.connect(url) as driver:
+        driver.get_users()
+    assert_hidden("".join(traceback.format_exception(raised.value)), "brain_admin", "s3cret")
