@@ -24,22 +24,22 @@ from tests.conftest import count_blobs
 WHEN = dt.datetime(2019, 12, 4, 10, 8, 7, 339000)
 
 
-@pytest.mark.parametrize(
-    ("url", "path"),
-    [
-        ("sqlite:///relative/path.db", "relative/path.db"),
-        ("sqlite:////absolute/path.db", "/absolute/path.db"),
-        ("sqlite://", ":memory:"),
-    ],
-)
-def test_url_follows_sqlalchemy(url: str, path: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_urls_follow_sqlalchemy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """sqlite:///relative.db is relative to the working directory, sqlite:////absolute.db is absolute."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "relative").mkdir()
-    with contextlib.suppress(db_drivers.DatabaseUnavailable):  # /absolute/ does not exist: the path is what counts
-        with db_drivers.connect(url) as driver:
-            assert driver.path == path  # type: ignore[attr-defined]
-            return
-    assert path.startswith("/absolute")
+    db_drivers.connect("sqlite:///relative/path.db").close()
+    db_drivers.connect(f"sqlite:///{tmp_path}/absolute.db").close()  # sqlite:////tmp/...
+    assert (tmp_path / "relative" / "path.db").is_file()
+    assert (tmp_path / "absolute.db").is_file()
+
+
+def test_bare_url_is_in_memory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    with db_drivers.connect("sqlite://") as driver:
+        driver.save_user({"user_id": 1})
+        assert driver.get_user(1) == {"user_id": 1}
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("url", ["sqlite://host/x.db", "sqlite:///x.db?mode=ro", "sqlite:///x.db?timeout=soon"])
@@ -146,10 +146,16 @@ def test_a_writer_waits_for_another_processs_write(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     SqliteDriver(f"sqlite:///{path}").close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
-         "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.readline(); db.execute('COMMIT')",
-         path],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
+            "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.readline(); db.execute('COMMIT')",
+            path,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout is not None and holder.stdin is not None
     assert holder.stdout.readline().strip() == "locked"

@@ -1,0 +1,287 @@
+"""Bad input: one exception family (also ValueError or TypeError), raised before anything is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import brainstorm.database_drivers as db_drivers
+from brainstorm.database_drivers import Blob, BrainstormError, InvalidInput, InvalidType
+from tests.conftest import OneWayStream, count_blobs
+
+WHEN = 1575454087339
+
+
+def big() -> dict[str, Any]:
+    """A valid result that goes to the blob store, saved in the same call before the bad value."""
+    return {"data": bytes(1 << 20), "depth": np.ones((300, 300)), "stream": OneWayStream(bytes(200_000))}
+
+
+BAD_IDS: dict[str, tuple[object, type[BrainstormError]]] = {
+    "str": ("1", InvalidType),
+    "float": (1.5, InvalidType),
+    "integral-float": (1.0, InvalidType),
+    "bool": (True, InvalidType),
+    "numpy-bool": (np.bool_(True), InvalidType),
+    "query": ({"$ne": None}, InvalidType),
+    "none": (None, InvalidType),
+    "negative": (-1, InvalidInput),
+    "2**63": (2**63, InvalidInput),
+    "numpy-2**63": (np.uint64(2**63), InvalidInput),
+}
+BAD_SNAPSHOT_IDS = {**BAD_IDS, "zero": (0, InvalidInput)}
+BAD_DATETIMES: dict[str, tuple[object, type[BrainstormError]]] = {
+    "str": ("2019-12-04T10:08:07", InvalidType),
+    "float": (1575454087339.0, InvalidType),
+    "bool": (True, InvalidType),
+    "none": (None, InvalidType),
+    "date": (dt.date(2019, 12, 4), InvalidType),
+    "millis-beyond-year-9999": (10**17, InvalidInput),
+    "millis-before-year-1": (-(10**17), InvalidInput),
+    "aware-before-year-1": (dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5))), InvalidInput),
+}
+BAD_RESULT_NAMES: dict[str, tuple[object, type[BrainstormError]]] = {
+    "empty": ("", InvalidInput),
+    "digit-first": ("1pose", InvalidInput),
+    "underscore-first": ("_pose", InvalidInput),
+    "dot": ("color.image", InvalidInput),
+    "space": ("color image", InvalidInput),
+    "dollar": ("$pose", InvalidInput),
+    "slash": ("a/b", InvalidInput),
+    "non-ascii": ("pösé", InvalidInput),
+    "65-chars": ("p" * 65, InvalidInput),
+    "snapshot_id": ("snapshot_id", InvalidInput),
+    "available_results": ("available_results", InvalidInput),
+    "not-a-string": (1, InvalidType),
+}
+BAD_KEYS: dict[str, tuple[object, type[BrainstormError]]] = {
+    "empty": ("", InvalidInput),
+    "dot": ("a.b", InvalidInput),
+    "dollar": ("$set", InvalidInput),
+    "nul": ("a\0b", InvalidInput),
+    "lone-surrogate": ("\udc80", InvalidInput),
+    "int": (1, InvalidType),
+    "tuple": (("a", "b"), InvalidType),
+}
+BAD_VALUES: dict[str, tuple[Callable[[Path], Any], type[BrainstormError]]] = {
+    "set": (lambda _: {1, 2}, InvalidType),
+    "object": (lambda _: object(), InvalidType),
+    "complex": (lambda _: 1 + 2j, InvalidType),
+    "date": (lambda _: dt.date(2020, 1, 1), InvalidType),
+    "list-in-list": (lambda _: [[1, 2]], InvalidType),
+    "tuple-in-list": (lambda _: [1, (2, 3)], InvalidType),
+    "nan": (lambda _: float("nan"), InvalidInput),
+    "inf": (lambda _: float("inf"), InvalidInput),
+    "minus-inf": (lambda _: -float("inf"), InvalidInput),
+    "numpy-nan": (lambda _: np.float32("nan"), InvalidInput),
+    "string-with-nul": (lambda _: "a\0b", InvalidInput),
+    "lone-surrogate": (lambda _: "\ud800", InvalidInput),
+    "int-above-64-bits": (lambda _: 2**63, InvalidInput),
+    "int-below-64-bits": (lambda _: -(2**63) - 1, InvalidInput),
+    "numpy-uint64-above-int64": (lambda _: np.uint64(2**64 - 1), InvalidInput),
+    "datetime-beyond-range": (lambda _: dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))), InvalidInput),
+    "string-array": (lambda _: np.array(["a", "b"]), InvalidType),
+    "object-array": (lambda _: np.array([{}, None], dtype=object), InvalidType),
+    "datetime64-array": (lambda _: np.array(["2020-01-01"], dtype="datetime64[D]"), InvalidType),
+    "structured-array": (lambda _: np.zeros(2, dtype=[("x", "i4"), ("y", "f8")]), InvalidType),
+    "stringio": (lambda _: io.StringIO("text"), InvalidType),
+    "text-file": (lambda tmp: text_file(tmp), InvalidType),
+    "write-only-file": (lambda tmp: open(tmp / "out.bin", "wb"), InvalidType),  # noqa: SIM115
+    "not-npy-blob": (lambda _: Blob(io.BytesIO(b"not an array"), "application/x-npy"), InvalidInput),
+    "object-npy-blob": (lambda tmp: npy_blob(tmp, np.array([None, 1], dtype=object)), InvalidType),
+}
+
+
+def text_file(tmp_path: Path) -> io.TextIOWrapper:
+    (tmp_path / "notes.txt").write_text("text")
+    return open(tmp_path / "notes.txt")
+
+
+def npy_blob(tmp_path: Path, array: np.ndarray) -> Blob:
+    np.save(tmp_path / "bad.npy", array, allow_pickle=True)
+    return Blob.from_path(tmp_path / "bad.npy")
+
+
+def cases(table: dict[str, tuple[Any, type[BrainstormError]]]) -> Any:
+    return pytest.mark.parametrize(("bad", "error"), table.values(), ids=table.keys())
+
+
+def assert_refused(error: type[BrainstormError], call: Callable[[], object]) -> None:
+    builtin = ValueError if error is InvalidInput else TypeError
+    with pytest.raises(error) as raised:
+        call()
+    assert isinstance(raised.value, BrainstormError) and isinstance(raised.value, builtin)
+
+
+def assert_nothing_written(driver: db_drivers.Driver) -> None:
+    assert driver.get_users() == []
+    assert driver.get_snapshots(1) == []
+    assert count_blobs(driver) == 0
+
+
+def assert_snapshot_refused(driver: db_drivers.Driver, snapshot: object, error: type[BrainstormError]) -> None:
+    assert_refused(error, lambda: driver.save_snapshot(snapshot))
+    assert_nothing_written(driver)
+
+
+def test_the_exceptions_are_one_family_and_builtin_kinds() -> None:
+    assert issubclass(InvalidInput, BrainstormError) and issubclass(InvalidInput, ValueError)
+    assert issubclass(InvalidType, BrainstormError) and issubclass(InvalidType, TypeError)
+
+
+@pytest.mark.parametrize("missing", ["user_id", "datetime"])
+def test_a_snapshot_needs_user_id_and_datetime(driver: db_drivers.Driver, missing: str) -> None:
+    snapshot = {"user_id": 1, "datetime": WHEN, "big": big()}
+    del snapshot[missing]
+    assert_snapshot_refused(driver, snapshot, InvalidInput)
+
+
+@pytest.mark.parametrize("snapshot", [None, [("user_id", 1), ("datetime", 0)], "snapshot"], ids=repr)
+def test_a_snapshot_is_a_mapping(driver: db_drivers.Driver, snapshot: object) -> None:
+    assert_snapshot_refused(driver, snapshot, InvalidType)
+
+
+@cases(BAD_IDS)
+def test_bad_user_ids_are_refused_by_save_snapshot(driver: db_drivers.Driver, bad: object, error: type) -> None:
+    assert_snapshot_refused(driver, {"user_id": bad, "datetime": WHEN, "big": big()}, error)
+
+
+@cases(BAD_DATETIMES)
+def test_bad_datetimes_are_refused(driver: db_drivers.Driver, bad: object, error: type) -> None:
+    assert_snapshot_refused(driver, {"user_id": 1, "datetime": bad, "big": big()}, error)
+
+
+@cases(BAD_RESULT_NAMES)
+def test_bad_result_names_are_refused(driver: db_drivers.Driver, bad: object, error: type) -> None:
+    assert_snapshot_refused(driver, {"user_id": 1, "datetime": WHEN, "big": big(), bad: {"x": 1}}, error)
+
+
+@pytest.mark.parametrize("result", [[1, 2], 5, "pose", b"bytes", None], ids=repr)
+def test_a_result_is_a_dict(driver: db_drivers.Driver, result: object) -> None:
+    assert_snapshot_refused(driver, {"user_id": 1, "datetime": WHEN, "big": big(), "bad": result}, InvalidType)
+
+
+PLACES: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "top": lambda bad: {"fine": 1, "bad": bad},
+    "nested": lambda bad: {"frames": [{"ok": b"x"}, {"deep": {"bad": bad}}]},
+}
+
+
+@cases(BAD_KEYS)
+@pytest.mark.parametrize("place", PLACES.values(), ids=PLACES.keys())
+def test_bad_keys_are_refused(driver: db_drivers.Driver, place: Callable[[Any], Any], bad: object, error: type) -> None:
+    result = place({"fine": 1, bad: 2})
+    assert_snapshot_refused(driver, {"user_id": 1, "datetime": WHEN, "big": big(), "bad": result}, error)
+
+
+@cases(BAD_VALUES)
+@pytest.mark.parametrize("place", PLACES.values(), ids=PLACES.keys())
+def test_unsupported_values_are_refused(
+    driver: db_drivers.Driver, tmp_path: Path, place: Callable[[Any], Any], bad: Callable[[Path], Any], error: type
+) -> None:
+    snapshot = {"user_id": 1, "datetime": WHEN, "big": big(), "bad": place(bad(tmp_path))}
+    assert_snapshot_refused(driver, snapshot, error)
+
+
+def test_a_bad_result_after_a_good_one_saves_neither(driver: db_drivers.Driver) -> None:
+    driver.save_snapshot({"user_id": 1, "datetime": WHEN, "pose": {"x": 1}})
+    assert_refused(
+        InvalidInput,
+        lambda: driver.save_snapshot({"user_id": 1, "datetime": WHEN, "new": big(), "pose": {"x": float("nan")}}),
+    )
+    summary = driver.get_snapshot(1, 1)
+    assert summary is not None and summary["available_results"] == ["pose"]
+    assert driver.get_result(1, 1, "pose") == {"x": 1}
+    assert count_blobs(driver) == 0
+
+
+# Users ------------------------------------------------------------------------------------------
+
+
+def assert_user_refused(driver: db_drivers.Driver, user: object, error: type[BrainstormError]) -> None:
+    assert_refused(error, lambda: driver.save_user(user))
+    assert_nothing_written(driver)
+
+
+def test_a_user_needs_user_id(driver: db_drivers.Driver) -> None:
+    assert_user_refused(driver, {"username": "Nobody"}, InvalidInput)
+
+
+@pytest.mark.parametrize("user", [None, [("user_id", 1)], 1], ids=repr)
+def test_a_user_is_a_mapping(driver: db_drivers.Driver, user: object) -> None:
+    assert_user_refused(driver, user, InvalidType)
+
+
+@cases(BAD_IDS)
+def test_bad_user_ids_are_refused_by_save_user(driver: db_drivers.Driver, bad: object, error: type) -> None:
+    assert_user_refused(driver, {"user_id": bad, "username": "x"}, error)
+
+
+@cases(BAD_KEYS)
+def test_bad_keys_are_refused_in_users(driver: db_drivers.Driver, bad: object, error: type) -> None:
+    assert_user_refused(driver, {"user_id": 1, "address": {"city": "x", bad: 1}}, error)
+
+
+USER_VALUES = {
+    k: v
+    for k, v in BAD_VALUES.items()
+    if k in ("set", "object", "list-in-list", "nan", "string-with-nul", "int-above-64-bits", "lone-surrogate")
+}
+USER_VALUES["payload"] = (lambda _: b"users hold no payloads", InvalidType)
+USER_VALUES["array"] = (lambda _: np.zeros(3), InvalidType)
+
+
+@cases(USER_VALUES)
+def test_unsupported_values_are_refused_in_users(
+    driver: db_drivers.Driver, tmp_path: Path, bad: Callable[[Path], Any], error: type
+) -> None:
+    assert_user_refused(driver, {"user_id": 1, "username": "x", "bad": bad(tmp_path)}, error)
+
+
+# Lookups ----------------------------------------------------------------------------------------
+
+LOOKUPS_BY_USER: dict[str, Callable[[db_drivers.Driver, Any], object]] = {
+    "get_user": lambda driver, user_id: driver.get_user(user_id),
+    "get_snapshots": lambda driver, user_id: driver.get_snapshots(user_id),
+    "get_snapshot": lambda driver, user_id: driver.get_snapshot(user_id, 1),
+    "get_result": lambda driver, user_id: driver.get_result(user_id, 1, "pose"),
+}
+LOOKUPS_BY_SNAPSHOT: dict[str, Callable[[db_drivers.Driver, Any], object]] = {
+    "get_snapshot": lambda driver, snapshot_id: driver.get_snapshot(1, snapshot_id),
+    "get_result": lambda driver, snapshot_id: driver.get_result(1, snapshot_id, "pose"),
+}
+
+
+@pytest.fixture
+def populated(driver: db_drivers.Driver) -> db_drivers.Driver:
+    """User 1 with snapshot 1 and its result 'pose': a lookup that coerces a bad id would find them."""
+    driver.save_user({"user_id": 1, "username": "One"})
+    driver.save_snapshot({"user_id": 1, "datetime": WHEN, "pose": {"x": 1}})
+    return driver
+
+
+@cases(BAD_IDS)
+@pytest.mark.parametrize("lookup", LOOKUPS_BY_USER.values(), ids=LOOKUPS_BY_USER.keys())
+def test_lookups_refuse_bad_user_ids(
+    populated: db_drivers.Driver, lookup: Callable[..., object], bad: object, error: type
+) -> None:
+    assert_refused(error, lambda: lookup(populated, bad))
+
+
+@cases(BAD_SNAPSHOT_IDS)
+@pytest.mark.parametrize("lookup", LOOKUPS_BY_SNAPSHOT.values(), ids=LOOKUPS_BY_SNAPSHOT.keys())
+def test_lookups_refuse_bad_snapshot_ids(
+    populated: db_drivers.Driver, lookup: Callable[..., object], bad: object, error: type
+) -> None:
+    assert_refused(error, lambda: lookup(populated, bad))
+
+
+@cases({**BAD_RESULT_NAMES, "user_id": ("user_id", InvalidInput), "datetime": ("datetime", InvalidInput)})
+def test_get_result_refuses_bad_result_names(populated: db_drivers.Driver, bad: object, error: type) -> None:
+    assert_refused(error, lambda: populated.get_result(1, 1, bad))
