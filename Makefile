@@ -18,8 +18,30 @@ $(FERRETDB): tools/build-ferretdb.sh
 
 ferretdb: $(FERRETDB)
 
+# The whole job on the embedded default database (or $BRAINSTORM_DATABASE_URL): generate the pipeline
+# dataset if it is missing, import it (a second run imports nothing new), read it back, and write one
+# colour image out as a PNG.
+PIPELINE := .cache/pipeline
+RUN_IMAGE := .cache/run/color_image.png
+BRAINSTORM := $(PY) -m brainstorm.cli
+
+run: $(INSTALLED)
+	@$(PY) -m fixtures.pipeline.generate $(PIPELINE)
+	@$(PY) -m brainstorm.saver import $(PIPELINE)
+	@echo; echo '$$ brainstorm users'; $(BRAINSTORM) users
+	@echo; echo '$$ brainstorm snapshots 1'; $(BRAINSTORM) snapshots 1
+	@echo; echo '$$ brainstorm snapshot 1 1'; $(BRAINSTORM) snapshot 1 1
+	@for name in pose feelings color_image depth_image; do \
+		echo; echo "\$$ brainstorm result 1 1 $$name"; $(BRAINSTORM) result 1 1 $$name || exit 1; done
+	@mkdir -p $(dir $(RUN_IMAGE))
+	@echo; echo '$$ brainstorm result 1 1 color_image --save $(RUN_IMAGE)'
+	@$(BRAINSTORM) result 1 1 color_image --save $(RUN_IMAGE)
+
 test: $(INSTALLED) $(FERRETDB)
 	$(PY) -m pytest
+
+bench: $(INSTALLED) $(FERRETDB)
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check brainstorm tests

@@ -1,0 +1,17 @@
+"""The reading command line: `brainstorm` (console script) and `python -m brainstorm.cli`.
+
+    brainstorm users
+    brainstorm user USER_ID
+    brainstorm snapshots USER_ID
+    brainstorm snapshot USER_ID SNAPSHOT_ID
+    brainstorm result USER_ID SNAPSHOT_ID RESULT_NAME [--save PATH] [--key KEY]
+
+Readable tables by default, `--json` for scripts; `-d/--database URL` on any command (default:
+`$BRAINSTORM_DATABASE_URL`, else the embedded SQLite file, see `brainstorm.settings`).
+"""
+
+from __future__ import annotations
+
+from ._commands import main
+
+__all__ = ["main"]

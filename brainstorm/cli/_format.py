@@ -1,0 +1,96 @@
+"""How the reading command line prints: aligned plain-text tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import click
+
+NONE = "(none)"
+
+
+def iso(value: dt.datetime) -> str:
+    """A stored (naive UTC) datetime in ISO 8601 with milliseconds: `2019-12-04T10:08:07.339Z`."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def readable_time(value: dt.datetime) -> str:
+    """A stored datetime for people, in UTC: the date alone at midnight, milliseconds only when there are some."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    if value.time() == dt.time():
+        return value.date().isoformat()
+    return value.isoformat(sep=" ", timespec="milliseconds" if value.microsecond else "seconds")
+
+
+def readable(value: Any) -> str:
+    """One value as a table cell."""
+    if value is None:
+        return "-"
+    if isinstance(value, dt.datetime):
+        return readable_time(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(item) for item in value) or NONE
+    return str(value)
+
+
+def size(length: int) -> str:
+    """A byte count for people: `692,542 bytes (676.3 KiB)`."""
+    text = f"{length:,} bytes"
+    scaled, unit = float(length), ""
+    for unit in ("KiB", "MiB", "GiB", "TiB"):  # noqa: B007 - the unit reached is used below
+        scaled /= 1024
+        if scaled < 1024:
+            break
+    return text if length < 1024 else f"{text} ({scaled:.1f} {unit})"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Columns aligned on the widest cell; `(none)` under the headers when there are no rows."""
+    cells = [[readable(cell) for cell in row] for row in rows]
+    widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [list(headers), *cells]
+    ]
+    return "\n".join(lines if cells else [*lines, NONE])
+
+
+def pairs(items: Iterable[tuple[str, Any]]) -> str:
+    """`key  value` lines with the values aligned."""
+    listed = [(key, readable(value)) for key, value in items]
+    width = max((len(key) for key, _ in listed), default=0)
+    return "\n".join(f"{key.ljust(width)}  {value}".rstrip() for key, value in listed)
+
+
+def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """A nested value as (dotted path, leaf) pairs: `translation.x`, `frames.0.width` (as payload paths are named)."""
+    if isinstance(value, Mapping) and value:
+        return [pair for key, item in value.items() for pair in flatten(item, f"{prefix}{key}.")]
+    if isinstance(value, list) and value and any(isinstance(item, Mapping | list) for item in value):
+        return [pair for index, item in enumerate(value) for pair in flatten(item, f"{prefix}{index}.")]
+    return [(prefix[:-1], value)]
+
+
+def jsonable(value: Any) -> Any:
+    """`value` with datetimes as ISO 8601 strings, ready for `json.dumps`."""
+    if isinstance(value, dt.datetime):
+        return iso(value)
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, bytes | bytearray | memoryview):  # never in practice: payloads are described, not printed
+        raise TypeError("payload bytes are not printed")
+    return value
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(jsonable(value), indent=2, ensure_ascii=False))

@@ -1,0 +1,17 @@
+"""The saver: stores the messages a pipeline's parsers publish, heavy payloads included.
+
+    from brainstorm.saver import Saver
+    with Saver("sqlite:///brainstorm.db") as saver:
+        saver.save("pose", '{"user": {...}, "datetime": 1575454087339, "pose": {...}}')
+
+The command line (`python -m brainstorm.saver save|import`) is in `__main__`; message format and
+payload files are described in `_message` and `_payloads`.
+"""
+
+from __future__ import annotations
+
+from ._message import MessageData, load, result_name_of
+from ._payloads import PayloadFileError
+from ._saver import Saved, Saver, Status
+
+__all__ = ["MessageData", "PayloadFileError", "Saved", "Saver", "Status", "load", "result_name_of"]
