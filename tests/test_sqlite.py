@@ -137,8 +137,34 @@ def test_a_killed_writer_leaves_no_trace(tmp_path: Path) -> None:
         driver.save_snapshot({"user_id": 5, "datetime": 0, "video": {"data": b"x" * 100_000}})
         result = driver.get_result(5, 1, "video")
         assert result is not None and result["data"] == b"x" * 100_000
+        assert_files_match_rows(driver)
     with contextlib.closing(sqlite3.connect(tmp_path / "crash.db")) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def assert_files_match_rows(driver: db_drivers.Driver) -> None:
+    """Every payload file belongs to a stored payload and every stored payload has its file."""
+    assert isinstance(driver, SqliteDriver)
+    with contextlib.closing(sqlite3.connect(driver.path)) as db:
+        rows = {str(blob_id) for (blob_id,) in db.execute("SELECT blob_id FROM blobs")}
+    files = {file.name for file in driver.blob_directory.glob("*/*")}
+    assert files == rows
+
+
+def test_payload_files_beside_the_database_follow_their_results(tmp_path: Path) -> None:
+    with db_drivers.connect(f"sqlite:///{tmp_path / 'files.db'}", inline_limit=0) as driver:
+        assert isinstance(driver, SqliteDriver)
+        assert driver.blob_directory == tmp_path / "files.db-blobs"
+        first = {"user_id": 1, "datetime": WHEN, "a": {"data": b"first" * 1000, "more": [b"x", b"y"]}}
+        driver.save_snapshot(first)
+        driver.save_snapshot(first)  # the same bytes: no new files
+        assert_files_match_rows(driver)
+        assert count_blobs(driver) == 3
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "a": {"data": b"second"}})  # replaced: files deleted
+        assert_files_match_rows(driver)
+        assert count_blobs(driver) == 1
+        result = driver.get_result(1, 1, "a")
+        assert result is not None and result["data"] == b"second"
 
 
 def test_a_writer_waits_for_another_processs_write(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import IO, Any, TypedDict
 
 from ._blobs import BlobInfo, BlobReader, BlobSource, as_blob_source, decode
 from ._errors import InvalidInput, InvalidType
-from ._values import Path, check_datetime, check_result_name, check_user_id, describe, normalize_tree
+from ._values import KeyPath, check_datetime, check_result_name, check_user_id, describe, normalize_tree
 
 
 class StoredResult(TypedDict):
@@ -31,7 +31,7 @@ class PendingResult:
 
     name: str
     value: dict[str, Any]
-    blobs: list[tuple[Path, BlobSource]]
+    blobs: list[tuple[KeyPath, BlobSource]]
 
 
 def encode_result(name: object, value: object) -> PendingResult:
@@ -40,9 +40,9 @@ def encode_result(name: object, value: object) -> PendingResult:
     where = f"result {name!r}"
     if not isinstance(value, Mapping):
         raise InvalidType(f"{where} must be a dict, not {type(value).__name__}")
-    blobs: list[tuple[Path, BlobSource]] = []
+    blobs: list[tuple[KeyPath, BlobSource]] = []
 
-    def take_blob(item: Any, path: Path) -> bool:
+    def take_blob(item: Any, path: KeyPath) -> bool:
         source = as_blob_source(item, f"{where} at {describe(path)}")
         if source is not None:
             blobs.append((path, source))
@@ -62,7 +62,7 @@ def encode_snapshot(snapshot: object) -> tuple[int, dt.datetime, list[PendingRes
     return check_user_id(snapshot["user_id"]), check_datetime(snapshot["datetime"]), results
 
 
-Upload = Callable[[BlobSource, Path], Any]
+Upload = Callable[[BlobSource, KeyPath], Any]
 """Writes one payload to a driver's blob store and returns the store's id for it."""
 
 
@@ -163,11 +163,11 @@ class Result(Mapping[str, Any]):
         raw: IO[bytes] = io.BytesIO(info["inline"]) if "inline" in info else self._open_ref(info["ref"])
         return BlobReader(raw, info)
 
-    def _decode(self, path: Path) -> Any:
+    def _decode(self, path: KeyPath) -> Any:
         with self.open(path) as reader:
             return decode(reader)
 
-    def _find(self, key: str | Sequence[str | int]) -> Path:
+    def _find(self, key: str | Sequence[str | int]) -> KeyPath:
         wanted = key if isinstance(key, str) else describe(tuple(key))
         for path in self._blobs:
             if describe(path) == wanted:
@@ -190,7 +190,7 @@ class _BlobPlaceholder:
         return f"<{self.info['kind']} blob, {self.info['length']} bytes>"
 
 
-def _assign(tree: Any, path: Path, value: Any) -> None:
+def _assign(tree: Any, path: KeyPath, value: Any) -> None:
     for step in path[:-1]:
         tree = tree[step]
     tree[path[-1]] = value

@@ -24,11 +24,11 @@ RESERVED_RESULT_NAMES = frozenset({"user_id", "datetime", "snapshot_id", "availa
 _RESULT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _EPOCH = dt.datetime(1970, 1, 1)
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 """Where a value sits inside a result: keys of dicts and indices of lists, from the top."""
 
 
-def describe(path: Path) -> str:
+def describe(path: KeyPath) -> str:
     """A path as users write it: keys and list indices joined by dots (keys cannot hold dots)."""
     return ".".join(str(step) for step in path)
 
@@ -91,7 +91,7 @@ def check_result_name(name: object) -> str:
     return name
 
 
-def check_key(key: object, path: Path, where: str) -> str:
+def check_key(key: object, path: KeyPath, where: str) -> str:
     """A key inside a result or user: a non-empty string without '.', a leading '$' or NUL."""
     if not isinstance(key, str):
         raise InvalidType(f"{where}: key {key!r:.80} at {describe(path) or 'top level'} must be a string")
@@ -115,7 +115,7 @@ def _check_text(text: str, what: str) -> str:
     return text
 
 
-BlobHook = Callable[[Any, Path], bool]
+BlobHook = Callable[[Any, KeyPath], bool]
 """Called on every value the tree walk does not know; returns True when it took the value as a blob."""
 
 
@@ -131,7 +131,7 @@ def normalize_tree(value: Mapping[str, Any], where: str, blob_hook: BlobHook | N
     return normalized
 
 
-def _normalize(value: Any, path: Path, where: str, blob_hook: BlobHook | None) -> Any:
+def _normalize(value: Any, path: KeyPath, where: str, blob_hook: BlobHook | None) -> Any:
     if isinstance(value, str):
         return _check_text(value, f"{where}: string at {describe(path) or 'top level'}")
     if value is None or isinstance(value, bool):
@@ -160,7 +160,7 @@ def _normalize(value: Any, path: Path, where: str, blob_hook: BlobHook | None) -
     raise InvalidType(f"{where}: value at {describe(path) or 'top level'} has unsupported type {type(value).__name__}")
 
 
-def _normalize_item(item: Any, path: Path, where: str, blob_hook: BlobHook | None) -> Any:
+def _normalize_item(item: Any, path: KeyPath, where: str, blob_hook: BlobHook | None) -> Any:
     if isinstance(item, list | tuple):
         raise InvalidType(
             f"{where}: list at {describe(path)} is nested directly in a list; use a numpy array or wrap it in a dict"

@@ -41,7 +41,7 @@ from ._driver import Driver, SnapshotSummary, User
 from ._errors import BlobMissing, DatabaseUnavailable, InvalidInput
 from ._results import PendingResult, StoredResult, Upload, store_result, unreferenced
 from ._url import redact, scrub
-from ._values import Path, describe
+from ._values import KeyPath, describe
 
 DEFAULT_DATABASE = "brainstorm"
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 5000
@@ -180,7 +180,7 @@ class MongodbDriver(Driver):
         try:
             for pending in results:
 
-                def upload(source: BlobSource, path: Path, name: str = pending.name) -> Any:
+                def upload(source: BlobSource, path: KeyPath, name: str = pending.name) -> Any:
                     uploaded.append(self._upload(source, user_id, snapshot_id, name, path))
                     return uploaded[-1]
 
@@ -252,7 +252,7 @@ class MongodbDriver(Driver):
 
     # Blobs -------------------------------------------------------------------------------------
 
-    def _upload(self, source: BlobSource, user_id: int, snapshot_id: int, result_name: str, path: Path) -> Any:
+    def _upload(self, source: BlobSource, user_id: int, snapshot_id: int, result_name: str, path: KeyPath) -> Any:
         metadata = {
             "user_id": user_id,
             "snapshot_id": snapshot_id,

@@ -4,12 +4,18 @@ URLs follow SQLAlchemy: `sqlite:///relative/path.db`, `sqlite:////absolute/path.
 alone for a private in-memory database. Option: `?timeout=SECONDS`, how long a writer waits for
 another process's write to finish (default 60).
 
-Everything lives in the one file, payloads included: table `blobs` describes each payload and
-`blob_chunks` holds its bytes in 1 MiB rows, so a payload of any size is written and read with
-bounded memory. A whole `save_snapshot` is one transaction: a writer killed at any moment leaves
-nothing of its save behind, and readers (WAL mode) never wait for writers. The file grows with the
-payloads it holds (SQLite's limit is far beyond any disk: 281 TB); space freed by replaced results
-is reused by later saves rather than returned to the file system (run `VACUUM` to shrink it).
+Metadata lives in the SQLite file; payloads above the inline limit live as plain files in the
+directory beside it, `<database>-blobs/<xx>/<blob id>` (a temporary directory for `sqlite://`), so
+they are written and read at the disk's speed with bounded memory, whatever their size. A whole
+`save_snapshot` is one SQLite transaction: payload files are written first, under the write lock,
+and only the commit makes them part of a result, so a writer killed at any moment leaves no result
+half-visible and no file corrupt (a payload file it had not committed is overwritten by the next
+save, which gets the same id). Files of replaced results are listed in the `trash` table in the same
+transaction and deleted after the commit (or when the database is next opened). Readers (WAL mode)
+never wait for writers; writers of several processes take turns.
+
+How big it can grow: the SQLite file holds only fields and descriptions (SQLite allows 281 TB); the
+payloads take their own size on disk, one file each.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import io
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -31,13 +40,11 @@ from ._driver import Driver, SnapshotSummary, User
 from ._errors import BlobMissing, DatabaseUnavailable, DriverUnavailable, InvalidInput
 from ._results import PendingResult, StoredResult, store_result, unreferenced
 from ._url import redact
-from ._values import Path, check_datetime, datetime_to_millis, describe
+from ._values import KeyPath, check_datetime, datetime_to_millis, describe
 
-CHUNK_SIZE = 1024 * 1024
-"""Bytes per row of `blob_chunks`: the most of a payload held in memory at once."""
 DEFAULT_TIMEOUT_SECONDS = 60.0
 MINIMUM_SQLITE = (3, 35)  # for RETURNING
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Kept in the file's `PRAGMA user_version`."""
 
 _SCHEMA = """
@@ -61,7 +68,7 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (user_id, snapshot_id, name)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (
-    blob_id INTEGER PRIMARY KEY,
+    blob_id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a file name never means two payloads
     user_id INTEGER NOT NULL,
     snapshot_id INTEGER NOT NULL,
     result_name TEXT NOT NULL,
@@ -69,15 +76,11 @@ CREATE TABLE IF NOT EXISTS blobs (
     kind TEXT NOT NULL,
     content_type TEXT NOT NULL,
     length INTEGER,
-    sha256 TEXT,
-    chunk_size INTEGER NOT NULL
+    sha256 TEXT
 );
-CREATE TABLE IF NOT EXISTS blob_chunks (
-    blob_id INTEGER NOT NULL REFERENCES blobs (blob_id) ON DELETE CASCADE,
-    n INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (blob_id, n)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trash (
+    blob_id INTEGER PRIMARY KEY                 -- payload files to delete once their removal committed
+);
 """
 
 
@@ -93,6 +96,7 @@ class SqliteDriver(Driver):
                 f"the sqlite driver needs SQLite 3.35 or later; Python here has {sqlite3.sqlite_version}"
             )
         self.path, timeout = _parse_url(url)
+        self.blob_directory = self._blob_directory()
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -101,8 +105,17 @@ class SqliteDriver(Driver):
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")  # with WAL: safe against a killed process
             self._create_schema()
+            self._empty_trash()
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from None
+
+    def _blob_directory(self) -> Path:
+        """Where payload files live: beside the database, or a temporary directory for `sqlite://`."""
+        if self.path == ":memory:":
+            directory = Path(tempfile.mkdtemp(prefix="brainstorm-memory-"))
+            weakref.finalize(self, shutil.rmtree, directory, ignore_errors=True)
+            return directory
+        return Path(f"{self.path}-blobs")
 
     def _create_schema(self) -> None:
         """Create the tables once; an up-to-date file is opened without taking the write lock."""
@@ -116,6 +129,8 @@ class SqliteDriver(Driver):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self.path == ":memory:":
+            shutil.rmtree(self.blob_directory, ignore_errors=True)
 
     @contextlib.contextmanager
     def _native_errors(self) -> Iterator[None]:
@@ -197,13 +212,20 @@ class SqliteDriver(Driver):
 
     def _write_snapshot(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
         millis = datetime_to_millis(when)
-        with self._transaction() as db:
-            row = db.execute(
-                "SELECT snapshot_id FROM snapshots WHERE user_id = ? AND datetime = ?", (user_id, millis)
-            ).fetchone()
-            snapshot_id = row[0] if row else self._new_snapshot(db, user_id, millis)
-            for pending in results:
-                self._write_result(db, user_id, snapshot_id, pending)
+        written: list[int] = []
+        try:
+            with self._transaction() as db:
+                row = db.execute(
+                    "SELECT snapshot_id FROM snapshots WHERE user_id = ? AND datetime = ?", (user_id, millis)
+                ).fetchone()
+                snapshot_id = row[0] if row else self._new_snapshot(db, user_id, millis)
+                for pending in results:
+                    self._write_result(db, user_id, snapshot_id, pending, written)
+        except BaseException:
+            for blob_id in written:  # the transaction that would have owned them was rolled back
+                self._blob_file(blob_id).unlink(missing_ok=True)
+            raise
+        self._empty_trash()
         return int(snapshot_id)
 
     @staticmethod
@@ -218,15 +240,18 @@ class SqliteDriver(Driver):
         )
         return int(snapshot_id)
 
-    def _write_result(self, db: sqlite3.Connection, user_id: int, snapshot_id: int, pending: PendingResult) -> None:
+    def _write_result(
+        self, db: sqlite3.Connection, user_id: int, snapshot_id: int, pending: PendingResult, written: list[int]
+    ) -> None:
         row = db.execute(
             "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?",
             (user_id, snapshot_id, pending.name),
         ).fetchone()
         previous: StoredResult | None = _loads(row[0]) if row else None
 
-        def upload(source: BlobSource, path: Path) -> int:
-            return _upload(db, source, user_id, snapshot_id, pending.name, path)
+        def upload(source: BlobSource, path: KeyPath) -> int:
+            written.append(self._upload(db, source, user_id, snapshot_id, pending.name, path))
+            return written[-1]
 
         stored, redundant = store_result(pending, previous, self.inline_limit, upload)
         db.execute(
@@ -234,106 +259,56 @@ class SqliteDriver(Driver):
             "ON CONFLICT (user_id, snapshot_id, name) DO UPDATE SET record = excluded.record",
             (user_id, snapshot_id, pending.name, _dumps(stored)),
         )
-        garbage = redundant + unreferenced(previous, stored)
-        db.executemany("DELETE FROM blobs WHERE blob_id = ?", [(ref,) for ref in garbage])
+        garbage = [(ref,) for ref in redundant + unreferenced(previous, stored)]
+        db.executemany("INSERT OR IGNORE INTO trash (blob_id) VALUES (?)", garbage)
+        db.executemany("DELETE FROM blobs WHERE blob_id = ?", garbage)
 
     # Blobs -------------------------------------------------------------------------------------
 
+    def _upload(
+        self,
+        db: sqlite3.Connection,
+        source: BlobSource,
+        user_id: int,
+        snapshot_id: int,
+        result_name: str,
+        path: KeyPath,
+    ) -> int:
+        """Write one payload to its file (inside the caller's transaction, under the write lock); return its id."""
+        (blob_id,) = db.execute(
+            "INSERT INTO blobs (user_id, snapshot_id, result_name, path, kind, content_type) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING blob_id",
+            (user_id, snapshot_id, result_name, describe(path), source.kind, source.content_type),
+        ).fetchone()
+        file = self._blob_file(blob_id)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with file.open("wb") as out:  # truncates what a killed writer may have left under this id
+                for chunk in source.chunks():
+                    out.write(chunk)
+        except BaseException:
+            file.unlink(missing_ok=True)
+            raise
+        db.execute("UPDATE blobs SET length = ?, sha256 = ? WHERE blob_id = ?", (source.length, source.sha256, blob_id))
+        return int(blob_id)
+
     def _open_blob(self, ref: Any) -> IO[bytes]:
-        rows = self._query("SELECT length, chunk_size FROM blobs WHERE blob_id = ?", (ref,))
-        if not rows:
-            raise BlobMissing(f"blob {ref} is missing from {self.path!r}")
-        length, chunk_size = rows[0]
-        return _ChunkReader(self, ref, length, chunk_size)  # type: ignore[return-value]
+        try:
+            return self._blob_file(ref).open("rb")
+        except FileNotFoundError:
+            raise BlobMissing(f"payload file {self._blob_file(ref)} is missing") from None
 
-    def _read_chunk(self, blob_id: int, n: int) -> bytes:
-        rows = self._query("SELECT data FROM blob_chunks WHERE blob_id = ? AND n = ?", (blob_id, n))
-        if not rows:
-            raise BlobMissing(f"chunk {n} of blob {blob_id} is missing from {self.path!r}")
-        return rows[0][0]  # type: ignore[no-any-return]
+    def _blob_file(self, blob_id: int) -> Path:
+        return self.blob_directory / f"{blob_id % 256:02x}" / str(blob_id)
 
-
-def _upload(
-    db: sqlite3.Connection, source: BlobSource, user_id: int, snapshot_id: int, result_name: str, path: Path
-) -> int:
-    """Write one payload's bytes in CHUNK_SIZE rows (inside the caller's transaction); return its id."""
-    (blob_id,) = db.execute(
-        "INSERT INTO blobs (user_id, snapshot_id, result_name, path, kind, content_type, chunk_size) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING blob_id",
-        (user_id, snapshot_id, result_name, describe(path), source.kind, source.content_type, CHUNK_SIZE),
-    ).fetchone()
-    db.executemany(
-        "INSERT INTO blob_chunks (blob_id, n, data) VALUES (?, ?, ?)",
-        ((blob_id, n, chunk) for n, chunk in enumerate(_rechunk(source.chunks(), CHUNK_SIZE))),
-    )
-    db.execute("UPDATE blobs SET length = ?, sha256 = ? WHERE blob_id = ?", (source.length, source.sha256, blob_id))
-    return int(blob_id)
-
-
-def _rechunk(pieces: Iterator[bytes | memoryview], size: int) -> Iterator[bytes | memoryview]:
-    """The same bytes in pieces of exactly `size` (the last may be shorter); large pieces are sliced, not copied."""
-    pending = bytearray()
-    for piece in pieces:
-        view = memoryview(piece)
-        if pending:
-            taken = view[: size - len(pending)]
-            pending += taken
-            view = view[len(taken) :]
-            if len(pending) < size:
-                continue
-            yield bytes(pending)
-            pending.clear()
-        while len(view) >= size:
-            yield view[:size]
-            view = view[size:]
-        pending += view
-    if pending:
-        yield bytes(pending)
-
-
-class _ChunkReader(io.RawIOBase):
-    """A seekable stream over a payload's chunk rows, holding one chunk at a time."""
-
-    def __init__(self, driver: SqliteDriver, blob_id: int, length: int, chunk_size: int) -> None:
-        super().__init__()
-        self._driver, self._blob_id, self._length, self._chunk_size = driver, blob_id, length, chunk_size
-        self._position = 0
-        self._chunk_index, self._chunk = -1, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
-        self._position = base + offset
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(view) and self._position < self._length:
-            index, offset = divmod(self._position, self._chunk_size)
-            if index != self._chunk_index:
-                self._chunk, self._chunk_index = self._driver._read_chunk(self._blob_id, index), index
-            piece = memoryview(self._chunk)[offset : offset + len(view) - filled]
-            view[filled : filled + len(piece)] = piece
-            filled += len(piece)
-            self._position += len(piece)
-        return filled
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = max(self._length - self._position, 0)
-        buffer = bytearray(min(size, max(self._length - self._position, 0)))
-        return bytes(buffer[: self.readinto(buffer)])
+    def _empty_trash(self) -> None:
+        """Delete the files of payloads whose removal has committed."""
+        trashed = [blob_id for (blob_id,) in self._query("SELECT blob_id FROM trash", ())]
+        for blob_id in trashed:
+            self._blob_file(blob_id).unlink(missing_ok=True)
+        if trashed:
+            with self._transaction() as db:
+                db.executemany("DELETE FROM trash WHERE blob_id = ?", [(blob_id,) for blob_id in trashed])
 
 
 def _parse_url(url: str) -> tuple[str, float]:
