@@ -168,6 +168,26 @@ def test_a_result_with_a_huge_list_saves_and_round_trips(mongo: MongodbDriver) -
     assert_published_blobs_exist(mongo)
 
 
+@pytest.mark.slow
+def test_a_blob_larger_than_a_server_reply_streams_in_bounded_batches(mongo: MongodbDriver, log: CommandLog) -> None:
+    """FerretDB answers GridFS's default chunk cursor with one reply over the 48 MB message limit;
+    the driver asks for bounded batches, so a large payload streams (and reads back) whole."""
+    size = 80 * 2**20
+    payload = OneWayStream(bytes(range(256)) * (size // 256))
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "video": {"data": payload}})
+    result = mongo.get_result(1, 1, "video")
+    assert result is not None
+    digest, total = hashlib.sha256(), 0
+    log.clear()
+    with result.open("data") as stream:
+        while piece := stream.read(2**20):
+            digest.update(piece)
+            total += len(piece)
+    assert total == size and digest.hexdigest() == result.blobs["data"]["sha256"]
+    replies = [doc for doc in log.documents if doc.get("getMore") or doc.get("find") == "blobs.chunks"]
+    assert len(replies) >= size // (8 * 2**20)  # several bounded batches, not one huge reply
+
+
 def assert_hidden(text: str, *secrets: str) -> None:
     for secret in secrets:
         assert secret not in text
