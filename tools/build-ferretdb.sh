@@ -11,6 +11,7 @@ set -euo pipefail
 VERSION="${FERRETDB_VERSION:-v1.24.2}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$root/.cache/ferretdb/ferretdb-$VERSION}"
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac  # the build runs in another directory
 
 if [ -x "$out" ]; then
     exit 0
