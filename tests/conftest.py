@@ -8,6 +8,7 @@ import io
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
@@ -205,3 +206,21 @@ def assert_same(actual: Any, expected: Any, where: str = "value") -> None:
         )
         if isinstance(expected, dt.datetime):
             assert actual.tzinfo is None, f"{where}: datetimes come back naive (UTC)"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_module(
+    module: str, *args: str | int | Path, env: dict[str, str], stdin: str | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m MODULE ARGS` to completion, as a user would, capturing its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -19,8 +19,8 @@ from brainstorm import settings
 from brainstorm.saver import Saver
 from brainstorm.saver._importer import import_directory
 from fixtures.pipeline.generate import User, generate
+from tests.conftest import ROOT, run_module
 
-ROOT = Path(__file__).resolve().parent.parent
 USERS = (User(7, "Ada Lovelace", -4911264000, "f", 3), User(42, "Dan Gittik", 699753600, "m", 2))
 LONELY = 99  # a user with no snapshots
 WHEN_MS = 1575454087339
@@ -36,14 +36,7 @@ ARGUMENTS: dict[str, list[str | int]] = {
 
 def cli(*args: str | int | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run `python -m brainstorm.cli ARGS` to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "brainstorm.cli", *map(str, args)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module("brainstorm.cli", *args, env=env)
 
 
 def ok(*args: str | int | Path, env: dict[str, str]) -> str:

@@ -21,9 +21,8 @@ from PIL import Image
 
 import brainstorm.database_drivers as db_drivers
 from fixtures.pipeline.generate import User, generate
-from tests.conftest import count_blobs
+from tests.conftest import ROOT, count_blobs, run_module
 
-ROOT = Path(__file__).resolve().parent.parent
 USERS = (User(7, "Ada Lovelace", -4911264000, "f", 3), User(42, "Dan Gittik", 699753600, "m", 2))
 MESSAGES = 4 * (3 + 2)
 USER = {"user_id": 42, "username": "Dan Gittik", "birthday": 699753600, "gender": "m"}
@@ -34,15 +33,7 @@ def saver(
     *args: str | Path, env: dict[str, str], stdin: str | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m brainstorm.saver ARGS` to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "brainstorm.saver", *map(str, args)],
-        env=env,
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module("brainstorm.saver", *args, env=env, stdin=stdin, cwd=cwd)
 
 
 def assert_one_error_line(process: subprocess.CompletedProcess[str], *fragments: str) -> None:
