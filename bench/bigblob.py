@@ -1,0 +1,292 @@
+"""Workload 5: one 1 GiB blob saved from a file object and streamed back, each step in a fresh process.
+
+The parent (`run(ctx)`) starts `python -m bench.bigblob '<json>'` once per variant and step; the
+child connects, notes its resident memory, resets the kernel's peak-RSS mark, runs the one step,
+and prints its figures as JSON: wall, client CPU, and peak RSS minus RSS before the step. The check
+(sha256 of what was read, length and hash of what was written) is not timed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+USER = 42
+CHUNK_CURSOR = "raw pymongo, chunk cursor"
+CHUNK_BATCH = 16
+"""GridFS chunks per batch for the chunk-cursor read: 4 MiB a batch. (GridOut asks for the server's
+default batches; FerretDB v1 then answers a getMore with more than the 48 MB a message may hold, so
+neither GridOut nor the driver can read a GridFS file of more than about 90 MiB back from it.)"""
+
+
+def _status(field: str) -> int:
+    """A /proc/self/status figure (VmRSS, VmHWM) in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS; False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class _Untimed:
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    @contextlib.contextmanager
+    def __call__(self) -> Any:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+
+
+def child(args: dict[str, Any]) -> dict[str, Any]:
+    untimed = _Untimed()
+    db, variant, step = args["db"], args["variant"], args["step"]
+    source, expected, size = Path(args["source"]), args["sha256"], args["size"]
+    result: dict[str, Any] = {"db": db, "variant": variant, "step": step}
+
+    def read_all(stream: Any) -> str:
+        digest = hashlib.sha256()
+        with stream:
+            while chunk := stream.read(MiB):
+                with untimed():
+                    digest.update(chunk)
+        return digest.hexdigest()
+
+    def read_chunks(cursor: Any) -> str:
+        digest = hashlib.sha256()
+        for chunk in cursor:
+            with untimed():
+                digest.update(chunk["data"])
+        return digest.hexdigest()
+
+    # Set-up: connections and imports, before the baseline RSS is read.
+    if variant == "brainstorm":
+        import brainstorm.database_drivers as db_drivers
+
+        driver = db_drivers.connect(args["url"])
+    elif variant.startswith("raw pymongo"):
+        import gridfs
+        import pymongo
+
+        client = pymongo.MongoClient(args["url"])
+        database = client.get_default_database()
+        bucket = gridfs.GridFSBucket(database)
+        database.command("ping")
+    if step == "read" and variant == "brainstorm":
+        stored = driver.get_result(USER, args["ref"], "blob")
+    gc.collect()
+    rss_before = _status("VmRSS")
+    reset = _reset_peak()
+    wall, cpu = time.perf_counter(), time.process_time()
+    if step == "write":
+        with source.open("rb") as stream:
+            if variant == "brainstorm":
+                from brainstorm.database_drivers import Blob
+
+                ref: Any = driver.save_snapshot({"user_id": USER, "datetime": 0, "blob": {"data": Blob(stream)}})
+            elif variant == "raw pymongo":
+                ref = bucket.upload_from_stream("big.bin", stream)
+                database.snapshots.insert_one({"user_id": USER, "snapshot_id": 1, "data": ref})
+                ref = str(ref)
+            else:
+                ref = args["target"]
+                with open(ref, "wb") as out:
+                    shutil.copyfileobj(stream, out, MiB)
+        result["ref"] = ref
+    else:
+        if variant == "brainstorm":
+            digest = read_all(stored.open("data"))
+        elif variant == "raw pymongo":
+            doc = database.snapshots.find_one({"user_id": USER, "snapshot_id": 1})
+            digest = read_all(bucket.open_download_stream(doc["data"]))
+        elif variant == CHUNK_CURSOR:
+            doc = database.snapshots.find_one({"user_id": USER, "snapshot_id": 1})
+            chunks = database["fs.chunks"].find({"files_id": doc["data"]}, {"_id": 0, "data": 1})
+            digest = read_chunks(chunks.sort("n", 1).batch_size(CHUNK_BATCH))
+        else:
+            digest = read_all(open(args["target"], "rb"))  # noqa: SIM115 (read_all closes it)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    peak = _status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # The check, untimed.
+    if step == "read":
+        verified = digest == expected
+    elif variant == "brainstorm":
+        info = driver.get_result(USER, ref, "blob").blobs["data"]
+        verified = info["sha256"] == expected and info["length"] == size
+    elif variant == "raw pymongo":
+        verified = database["fs.files"].find_one({})["length"] == size
+    else:
+        verified = os.path.getsize(ref) == size
+    result.update(
+        wall=wall - untimed.wall,
+        cpu=cpu - untimed.cpu,
+        rss_before=rss_before,
+        peak_rss=peak,
+        peak_added=peak - rss_before,
+        peak_source="VmHWM after clear_refs" if reset else "ru_maxrss",
+        verified=verified,
+    )
+    return result
+
+
+def _spawn(args: dict[str, Any]) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bigblob", json.dumps(args)], capture_output=True, text=True, env=env, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bigblob child failed ({args['db']} {args['variant']} {args['step']}):\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def run(ctx: Any) -> None:
+    """Write and stream back one big blob on each driver and its baseline; record one row per step."""
+    from . import payloads
+    from .context import with_database
+
+    size = 32 * MiB if ctx.quick else 1024 * MiB
+    label = f"{size // MiB} MiB from a file object"
+    source = ctx.tmp / "big" / "source.bin"
+    print(f"  size: writing the {size // MiB} MiB source file ...", flush=True)
+    expected = payloads.big_file(source, size)
+    common = {"source": str(source), "sha256": expected, "size": size}
+    plans: list[tuple[str, str, dict[str, Any]]] = []
+    sqlite_reps = 1 if ctx.quick else 2
+    for rep in range(sqlite_reps):
+        db_file = ctx.tmp / "big" / f"big-{rep}.db"
+        copy = ctx.tmp / "big" / f"copy-{rep}.bin"
+        pair = [
+            ("sqlite", "brainstorm", {"url": f"sqlite:///{db_file}"}),
+            ("sqlite", "plain file", {"target": str(copy)}),
+        ]
+        plans += pair if rep % 2 == 0 else pair[::-1]
+    if ctx.server_url:
+        ctx.drop("bench_big_driver")
+        ctx.drop("bench_big_raw")
+        plans += [
+            ("mongodb", "brainstorm", {"url": with_database(ctx.server_url, "bench_big_driver")}),
+            ("mongodb", "raw pymongo", {"url": with_database(ctx.server_url, "bench_big_raw")}),
+        ]
+    figures: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+
+    def step(db: str, variant: str, where: dict[str, Any], name: str, ref: Any = None) -> dict[str, Any] | None:
+        try:
+            done = _spawn({**common, **where, "db": db, "variant": variant, "step": name, "ref": ref})
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[-1]
+            where_ = f"size / {db} / {variant} / {name}"
+            if variant == "brainstorm":  # the driver must work; a baseline the server cannot serve is noted
+                ctx.failures.append(f"{where_}: {reason}")
+            else:
+                ctx.notes.append(
+                    f"Baseline unavailable on this server: {where_}: {reason}. "
+                    + (
+                        "FerretDB v1 answers GridOut's getMore with more than the 48 MB a message may hold once a "
+                        "GridFS file exceeds about 90 MiB; the raw chunk cursor (batch_size(16)) stands in as the "
+                        "read baseline."
+                        if "message size" in reason
+                        else ""
+                    )
+                )
+            ctx.rows.append(
+                {
+                    "workload": f"size {name}",
+                    "db": db,
+                    "case": label,
+                    "variant": "(failed)",
+                    "failed_variant": variant,
+                    "error": reason,
+                }
+            )
+            print(f"    failed: {reason}", flush=True)
+            return None
+        if not done["verified"]:
+            ctx.failures.append(f"size / {db} / {variant} / {name}: read back differs")
+        figures.setdefault((db, variant, name), []).append(done)
+        return done
+
+    for db, variant, where in plans:
+        print(f"  size / {db} / {variant}: write and stream back ...", flush=True)
+        wrote = step(db, variant, where, "write")
+        if wrote:
+            step(db, variant, where, "read", wrote["ref"])
+            if variant == "raw pymongo" and not ctx.quick:
+                step(db, CHUNK_CURSOR, where, "read", wrote["ref"])
+        if db == "sqlite":  # the database, its WAL, the payload files beside it, the plain copy
+            for path in (Path(where.get("url", "sqlite:///")[len("sqlite:///") :]), Path(where.get("target", ""))):
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(OSError):
+                        Path(str(path) + suffix).unlink()
+                shutil.rmtree(f"{path}-blobs", ignore_errors=True)
+    if ctx.server_url:
+        ctx.drop("bench_big_driver")
+        ctx.drop("bench_big_raw")
+    source.unlink()
+    _record(ctx, figures, size, label)
+
+
+def _record(ctx: Any, figures: dict[tuple[str, str, str], list[dict[str, Any]]], size: int, label: str) -> None:
+    from .measure import summary
+
+    references = {"sqlite": "plain file", "mongodb": "raw pymongo"}
+    for (db, variant, step), runs in figures.items():
+        reference_name = references[db]
+        if (db, reference_name, step) not in figures and (db, CHUNK_CURSOR, step) in figures:
+            reference_name = CHUNK_CURSOR  # GridOut could not read it back from this server
+        reference = figures.get((db, reference_name, step))
+        row: dict[str, Any] = {
+            "workload": f"size {step}",
+            "db": db,
+            "case": label,
+            "variant": variant,
+            "reference": reference_name,
+            "note": (
+                "fresh process per step; "
+                + ("1 MiB reads" if variant != CHUNK_CURSOR else f"find on fs.chunks, batch_size({CHUNK_BATCH})")
+            )
+            if step == "read"
+            else "fresh process per step",
+            "ops_per_sample": 1,
+            "bytes_per_op": size,
+            "size": size,
+            "wall_s": summary([r["wall"] for r in runs]),
+            "cpu_s": summary([r["cpu"] for r in runs]),
+            "peak_rss_added_bytes": max(r["peak_added"] for r in runs),
+            "peak_source": runs[0]["peak_source"],
+            "verified": all(r["verified"] for r in runs),
+            "samples": runs,
+        }
+        if reference and variant not in (reference_name, references[db]):
+            for metric in ("cpu", "wall"):
+                pairs = [a[metric] / b[metric] for a, b in zip(runs, reference, strict=False) if b[metric] > 0]
+                row[f"ratio_{metric}"] = summary(pairs) if pairs else None
+        row["mb_per_s_wall"] = size / row["wall_s"]["median"] / 1e6
+        row["mb_per_cpu_s"] = size / row["cpu_s"]["median"] / 1e6 if row["cpu_s"]["median"] > 0 else None
+        ctx.rows.append(row)
+
+
+if __name__ == "__main__":
+    print(json.dumps(child(json.loads(sys.argv[1]))))
