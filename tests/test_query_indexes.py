@@ -79,15 +79,15 @@ def _exercise(driver: Any, other: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     for offset, theirs in ((2, 2), (3, 4)):
         ours = WHEN + dt.timedelta(seconds=offset)
         race_at = WHEN + dt.timedelta(seconds=theirs)
-        if hasattr(driver, "_snapshots"):  # the driver's snapshot collection, where ids are allocated
-            monkeypatch.setattr(
-                driver,
-                "_snapshots",
-                _RacingCollection(
-                    driver._snapshots,
-                    functools.partial(other.save_snapshot, {"user_id": 1, "datetime": race_at, "pose": {"x": 1}}),
-                ),
-            )
+        # The driver's snapshot collection, where ids are allocated (this raises if it is ever renamed).
+        monkeypatch.setattr(
+            driver,
+            "_snapshots",
+            _RacingCollection(
+                driver._snapshots,
+                functools.partial(other.save_snapshot, {"user_id": 1, "datetime": race_at, "pose": {"x": 1}}),
+            ),
+        )
         driver.save_snapshot({"user_id": 1, "datetime": ours, "color_image": {"data": BIG}})
         monkeypatch.undo()
     raced = {s["datetime"]: s["snapshot_id"] for s in driver.get_snapshots(1)}[WHEN + dt.timedelta(seconds=2)]
