@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import brainstorm.database_drivers as db_drivers
+from brainstorm.database_drivers._gridfs import BATCH_BYTES
 from brainstorm.database_drivers.mongodb_driver import MongodbDriver
 from tests.conftest import CommandLog, OneWayStream, assert_same, count_blobs, expected_of, make_image
 
@@ -185,7 +186,7 @@ def test_a_blob_larger_than_a_server_reply_streams_in_bounded_batches(mongo: Mon
             total += len(piece)
     assert total == size and digest.hexdigest() == result.blobs["data"]["sha256"]
     replies = [doc for doc in log.documents if doc.get("getMore") or doc.get("find") == "blobs.chunks"]
-    assert len(replies) >= size // (8 * 2**20)  # several bounded batches, not one huge reply
+    assert len(replies) >= size // BATCH_BYTES  # several bounded batches, not one huge reply
 
 
 def assert_hidden(text: str, *secrets: str) -> None:

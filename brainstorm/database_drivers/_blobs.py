@@ -56,9 +56,9 @@ class BlobInfo(TypedDict, total=False):
 class BlobSource:
     """A payload ready to be written: what it is, and its stored bytes as a sequence of pieces.
 
-    `length` and `sha256` are known up front for in-memory and seekable payloads (which lets a
-    driver skip re-uploading identical bytes); for a one-pass stream they are filled in by `chunks()`
-    once it has been consumed.
+    `length` and `sha256` are known up front for in-memory payloads, and `length` for seekable
+    streams; a stream's hash is computed as `chunks()` reads it (or by `hash_ahead()`, an extra pass
+    worth making only when the bytes may already be stored).
     """
 
     kind: str
@@ -70,21 +70,28 @@ class BlobSource:
     sha256: str | None = None
 
     def chunks(self) -> Iterator[bytes | memoryview]:
-        """Yield the stored bytes in order; large payloads come in pieces of bounded size."""
+        """Yield the stored bytes in order; a stream comes in pieces of bounded size, and is rewound
+        afterwards when it can be, so the payload can be read again."""
         if self.stream is None:
             yield from self.pieces
             return
-        start = self.stream.tell() if self.sha256 is not None else None
-        digest, length = hashlib.sha256(), 0
+        start = self.stream.tell() if _is_seekable(self.stream) else None
+        digest, length = (hashlib.sha256() if self.sha256 is None else None), 0
         while chunk := self.stream.read(STREAM_CHUNK_SIZE):
-            if self.sha256 is None:
+            if digest is not None:
                 digest.update(chunk)
             length += len(chunk)
             yield chunk
-        if self.sha256 is None:
+        if digest is not None:
             self.sha256, self.length = digest.hexdigest(), length
-        elif start is not None:
+        if start is not None:
             self.stream.seek(start)
+
+    def hash_ahead(self) -> None:
+        """Learn a seekable stream's hash before writing it (one extra read); no-op otherwise."""
+        if self.sha256 is None and self.stream is not None and _is_seekable(self.stream):
+            for _ in self.chunks():
+                pass
 
     def read_all(self) -> bytes:
         """The stored bytes in one piece (used for small payloads kept inline)."""
@@ -191,10 +198,9 @@ def _stream_source(stream: Any, where: str, content_type: str = "application/oct
     else:
         extension = mimetypes.guess_extension(content_type) or ".bin"
         source = BlobSource(BYTES, content_type, extension, stream=stream)
-    if _is_seekable(stream):
+    if _is_seekable(stream):  # the length decides inline or not; the hash waits for the write
         start = stream.tell()
-        for _ in source.chunks():  # one pass to learn length and hash, so identical bytes are not re-sent
-            pass
+        source.length = stream.seek(0, io.SEEK_END) - start
         stream.seek(start)
     return source
 

@@ -33,14 +33,17 @@ class Driver(abc.ABC):
 
     schemes: ClassVar[tuple[str, ...]]
 
-    def __init__(self, url: str, *, inline_limit: int = DEFAULT_INLINE_LIMIT) -> None:
+    default_inline_limit: ClassVar[int] = DEFAULT_INLINE_LIMIT
+    """The `inline_limit` of a driver given none."""
+
+    def __init__(self, url: str, *, inline_limit: int | None = None) -> None:
         if scheme_of(url) not in self.schemes:
             raise InvalidInput(
                 f"{type(self).__name__} takes URLs starting with {' or '.join(s + '://' for s in self.schemes)}, "
                 f"not {redact(url)!r}"
             )
         self.url = url
-        self.inline_limit = check_inline_limit(inline_limit)
+        self.inline_limit = check_inline_limit(self.default_inline_limit if inline_limit is None else inline_limit)
 
     # The contract ------------------------------------------------------------------------------
 

@@ -23,8 +23,8 @@ from ._errors import BlobMissing
 
 CHUNK_SIZE = 255 * 1024
 """The GridFS default chunk size."""
-BATCH_BYTES = 8 * 1024 * 1024
-"""The most chunk data one insert or one reply carries."""
+BATCH_BYTES = 16 * 1024 * 1024
+"""The most chunk data one insert or one reply carries (far below the 48 MB message limit)."""
 _BATCH_CHUNKS = BATCH_BYTES // CHUNK_SIZE
 
 

@@ -72,16 +72,20 @@ def store_result(
     """Write a result's payloads and return its stored form, plus ids of uploads that proved redundant.
 
     Small payloads stay inline. A payload whose bytes equal those already stored at the same place
-    in the previous version of the result is not uploaded again; a one-pass stream can only be
-    compared after it was uploaded, so that upload is returned for the caller to delete.
+    in the previous version of the result is not uploaded again (a seekable stream of the same
+    length is hashed first to find out); a one-pass stream can only be compared after it was
+    uploaded, so that upload is returned for the caller to delete.
     """
     before = {tuple(info["path"]): info for info in previous["blobs"]} if previous else {}
     infos, redundant = [], []
     for path, source in pending.blobs:
         prior = before.get(path)
+        if prior is not None and "ref" in prior and prior["length"] == source.length:
+            source.hash_ahead()  # the same bytes may be stored already: worth a read to avoid a write
         if source.length is not None and source.length <= inline_limit:
+            data = source.read_all()  # first: a stream learns its hash as it is read
             info = source.describe(list(path))
-            info["inline"] = source.read_all()
+            info["inline"] = data
         elif prior is not None and "ref" in prior and _same_bytes(prior, source):
             info = source.describe(list(path))
             info["ref"] = prior["ref"]

@@ -35,7 +35,7 @@ from bson.codec_options import TypeDecoder, TypeRegistry
 from bson.int64 import Int64
 from pymongo import errors as mongo_errors
 
-from ._blobs import BYTES, DEFAULT_INLINE_LIMIT, BlobSource, in_memory_source
+from ._blobs import BYTES, BlobSource, in_memory_source
 from ._driver import Driver, SnapshotSummary, User
 from ._errors import DatabaseUnavailable, InvalidInput
 from ._gridfs import GridFSBucket
@@ -73,7 +73,7 @@ class MongodbDriver(Driver):
     schemes = ("mongodb", "mongodb+srv")
 
     def __init__(
-        self, url: str, *, inline_limit: int = DEFAULT_INLINE_LIMIT, client_options: Mapping[str, Any] | None = None
+        self, url: str, *, inline_limit: int | None = None, client_options: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(url, inline_limit=inline_limit)
         options: dict[str, Any] = {

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ._blobs import DEFAULT_INLINE_LIMIT, BlobSource
+from ._blobs import BlobSource
 from ._driver import Driver, SnapshotSummary, User
 from ._errors import BlobMissing, DatabaseUnavailable, DriverUnavailable, InvalidInput
 from ._results import PendingResult, StoredResult, store_result, unreferenced
@@ -88,8 +88,10 @@ class SqliteDriver(Driver):
     """The embedded database: a single SQLite file, safe for several processes at once."""
 
     schemes = ("sqlite",)
+    default_inline_limit = 4 * 1024
+    """Payload files are cheap here, while inline bytes travel base64-encoded in the JSON record."""
 
-    def __init__(self, url: str, *, inline_limit: int = DEFAULT_INLINE_LIMIT) -> None:
+    def __init__(self, url: str, *, inline_limit: int | None = None) -> None:
         super().__init__(url, inline_limit=inline_limit)
         if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
             raise DriverUnavailable(
@@ -97,6 +99,7 @@ class SqliteDriver(Driver):
             )
         self.path, timeout = _parse_url(url)
         self.blob_directory = self._blob_directory()
+        self._made_directories: set[Path] = set()
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -281,7 +284,9 @@ class SqliteDriver(Driver):
             (user_id, snapshot_id, result_name, describe(path), source.kind, source.content_type),
         ).fetchone()
         file = self._blob_file(blob_id)
-        file.parent.mkdir(parents=True, exist_ok=True)
+        if file.parent not in self._made_directories:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            self._made_directories.add(file.parent)
         try:
             with file.open("wb") as out:  # truncates what a killed writer may have left under this id
                 for chunk in source.chunks():
