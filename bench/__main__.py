@@ -34,9 +34,9 @@ STANDING_NOTES = [
     "Raw pymongo, inline and file baselines are handed each payload's stored bytes ready-made (the .npy "
     "bytes of an array, the PNG/JPEG bytes, or the same file opened); the driver encodes arrays and hashes "
     "every payload (sha256) itself, inside its timing.",
-    "Payloads of at most 64 KiB (the driver's default inline limit) stay inside the driver's result record "
-    "(its document on mongodb, its JSON record on sqlite), so at 64 KiB the driver reads and writes no blob "
-    "while raw pymongo uses GridFS.",
+    "Payloads within the driver's default inline limit (64 KiB on mongodb, 4 KiB on sqlite) stay inside "
+    "the driver's result record, so on mongodb at 64 KiB the driver reads and writes no GridFS file while raw "
+    "pymongo does.",
     "The plain-file baseline writes without fsync; SQLite in WAL mode with synchronous=NORMAL (the "
     "driver's setting, and the raw sqlite3 baseline's) syncs only at checkpoints.",
     "Big blob on sqlite: no raw sqlite3 baseline, since one BLOB value cannot exceed SQLite's "
