@@ -196,3 +196,24 @@ def test_a_writer_waits_for_another_processs_write(tmp_path: Path) -> None:
         saving.join(timeout=30)
         assert saved == [1]
     holder.wait()
+
+
+def test_many_openers_of_a_new_file_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL needs it to itself; openers racing for that wait, not fail."""
+    for round_ in range(20):
+        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
+        errors: list[BaseException] = []
+
+        def open_and_save(url: str = url, errors: list[BaseException] = errors) -> None:
+            try:
+                with db_drivers.connect(url) as driver:
+                    driver.save_snapshot({"user_id": 1, "datetime": 0, "pose": {"x": 1}})
+            except BaseException as exc:  # collected: an exception in a thread would otherwise be lost
+                errors.append(exc)
+
+        openers = [threading.Thread(target=open_and_save) for _ in range(6)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join()
+        assert errors == []

@@ -29,6 +29,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +106,7 @@ class SqliteDriver(Driver):
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA foreign_keys = ON")
             if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
+                self._enable_wal(timeout)
                 self._db.execute("PRAGMA synchronous = NORMAL")  # with WAL: safe against a killed process
             self._create_schema()
             self._empty_trash()
@@ -119,6 +120,19 @@ class SqliteDriver(Driver):
             weakref.finalize(self, shutil.rmtree, directory, ignore_errors=True)
             return directory
         return Path(f"{self.path}-blobs")
+
+    def _enable_wal(self, timeout: float) -> None:
+        """Switch to WAL mode. Switching needs the file to itself and SQLite does not wait for that
+        (no busy handler), so when another process opens the same new file at once, try again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _create_schema(self) -> None:
         """Create the tables once; an up-to-date file is opened without taking the write lock."""
