@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.measure import Untimed
+
 MiB = 1024 * 1024
 USER = 42
 CHUNK_CURSOR = "raw pymongo, chunk cursor"
@@ -47,22 +49,8 @@ def _reset_peak() -> bool:
         return False
 
 
-class _Untimed:
-    def __init__(self) -> None:
-        self.wall = self.cpu = 0.0
-
-    @contextlib.contextmanager
-    def __call__(self) -> Any:
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            yield
-        finally:
-            self.wall += time.perf_counter() - wall
-            self.cpu += time.process_time() - cpu
-
-
 def child(args: dict[str, Any]) -> dict[str, Any]:
-    untimed = _Untimed()
+    untimed = Untimed()
     db, variant, step = args["db"], args["variant"], args["step"]
     source, expected, size = Path(args["source"]), args["sha256"], args["size"]
     result: dict[str, Any] = {"db": db, "variant": variant, "step": step}

@@ -50,7 +50,7 @@ class CommandCounter(monitoring.CommandListener):
             return self.total, Counter(self.by_name)
 
 
-class _Untimed:
+class Untimed:
     """Time spent checking what was read (hashing), taken out of a sample's wall and CPU time."""
 
     def __init__(self) -> None:
@@ -70,7 +70,7 @@ class _Untimed:
             self.cpu += time.process_time() - cpu
 
 
-untimed = _Untimed()
+untimed = Untimed()
 """`with untimed(): digest.update(chunk)` inside an operation: verification is not the operation's cost."""
 
 
