@@ -264,18 +264,13 @@ class BlobReader(io.BufferedIOBase):
         return self.read(size)
 
     def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if callable(getattr(self._raw, "readinto", None)):
-            self._check_open()
-            filled: int = self._raw.readinto(view)  # type: ignore[attr-defined]
-            return filled
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        self._check_open()
+        filled: int = self._raw.readinto(memoryview(buffer).cast("B"))  # type: ignore[attr-defined]
+        return filled
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        return self._raw.seek(offset, whence) or self._raw.tell()
+        return self._raw.seek(offset, whence)
 
     def tell(self) -> int:
         self._check_open()
