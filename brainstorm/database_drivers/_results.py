@@ -58,8 +58,9 @@ def encode_snapshot(snapshot: object) -> tuple[int, dt.datetime, list[PendingRes
     for required in ("user_id", "datetime"):
         if required not in snapshot:
             raise InvalidInput(f"snapshot is missing the required field {required}")
+    user_id, when = check_user_id(snapshot["user_id"]), check_datetime(snapshot["datetime"])  # cheap checks first
     results = [encode_result(name, value) for name, value in snapshot.items() if name not in ("user_id", "datetime")]
-    return check_user_id(snapshot["user_id"]), check_datetime(snapshot["datetime"]), results
+    return user_id, when, results
 
 
 Upload = Callable[[BlobSource, KeyPath], Any]
