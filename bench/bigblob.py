@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Untimed
+from bench.measure import untimed
+from bench.stores import stream_digest
 
 MiB = 1024 * 1024
 USER = 42
@@ -50,18 +51,10 @@ def _reset_peak() -> bool:
 
 
 def child(args: dict[str, Any]) -> dict[str, Any]:
-    untimed = Untimed()
+    untimed.reset()
     db, variant, step = args["db"], args["variant"], args["step"]
     source, expected, size = Path(args["source"]), args["sha256"], args["size"]
     result: dict[str, Any] = {"db": db, "variant": variant, "step": step}
-
-    def read_all(stream: Any) -> str:
-        digest = hashlib.sha256()
-        with stream:
-            while chunk := stream.read(MiB):
-                with untimed():
-                    digest.update(chunk)
-        return digest.hexdigest()
 
     def read_chunks(cursor: Any) -> str:
         digest = hashlib.sha256()
@@ -106,16 +99,16 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         result["ref"] = ref
     else:
         if variant == "brainstorm":
-            digest = read_all(stored.open("data"))
+            digest = stream_digest(stored.open("data"))
         elif variant == "raw pymongo":
             doc = database.snapshots.find_one({"user_id": USER, "snapshot_id": 1})
-            digest = read_all(bucket.open_download_stream(doc["data"]))
+            digest = stream_digest(bucket.open_download_stream(doc["data"]))
         elif variant == CHUNK_CURSOR:
             doc = database.snapshots.find_one({"user_id": USER, "snapshot_id": 1})
             chunks = database["fs.chunks"].find({"files_id": doc["data"]}, {"_id": 0, "data": 1})
             digest = read_chunks(chunks.sort("n", 1).batch_size(CHUNK_BATCH))
         else:
-            digest = read_all(open(args["target"], "rb"))  # noqa: SIM115 (read_all closes it)
+            digest = stream_digest(open(args["target"], "rb"))  # noqa: SIM115 (stream_digest closes it)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     peak = _status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     # The check, untimed.
