@@ -174,6 +174,19 @@ def expected_of(value: Any) -> Any:
 _MODE_ALIASES = {"I;16L": "I;16", "I;16N": "I;16" if sys.byteorder == "little" else "I;16B"}
 
 
+def assert_snapshot_holds(
+    driver: db_drivers.Driver, user_id: int, snapshot_id: int, when: dt.datetime, results: Mapping[str, Any]
+) -> None:
+    """The snapshot reads back with its datetime and exactly these results (as `expected_of` gives them)."""
+    assert driver.get_snapshot(user_id, snapshot_id) == {
+        "snapshot_id": snapshot_id,
+        "datetime": when,
+        "available_results": sorted(results),
+    }
+    for name, value in results.items():
+        assert_same(driver.get_result(user_id, snapshot_id, name), value, name)
+
+
 def assert_same(actual: Any, expected: Any, where: str = "value") -> None:
     """`actual` is what the driver gave back for something whose `expected_of` is `expected`."""
     if isinstance(expected, np.ndarray):

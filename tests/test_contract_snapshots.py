@@ -11,7 +11,7 @@ import pytest
 
 import brainstorm.database_drivers as db_drivers
 from tests import dataset
-from tests.conftest import assert_same, expected_of
+from tests.conftest import assert_snapshot_holds, expected_of
 
 T0 = dt.datetime(2019, 12, 4, 10, 8, 7, 339000)
 SECOND = dt.timedelta(seconds=1)
@@ -236,11 +236,4 @@ def test_the_fixture_dataset_round_trips(driver: db_drivers.Driver) -> None:
         ]
     for want in expected:
         user_id, ms = want.pop("user_id"), want.pop("datetime")
-        snapshot_id = ids[user_id, ms]
-        assert driver.get_snapshot(user_id, snapshot_id) == {
-            "snapshot_id": snapshot_id,
-            "datetime": at_millis(ms),
-            "available_results": sorted(want),
-        }
-        for name, value in want.items():
-            assert_same(driver.get_result(user_id, snapshot_id, name), value, name)
+        assert_snapshot_holds(driver, user_id, ids[user_id, ms], at_millis(ms), want)

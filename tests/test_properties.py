@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import brainstorm.database_drivers as db_drivers
-from tests.conftest import assert_same, expected_of, make_image, utc_millis
+from tests.conftest import assert_same, assert_snapshot_holds, expected_of, make_image, utc_millis
 
 SETTINGS = settings(
     max_examples=30,
@@ -104,13 +104,7 @@ def test_results_round_trip(store: db_drivers.Driver, snapshot: dict[str, Any], 
     user_id = next(USER_IDS)
     expected = expected_of(snapshot)
     snapshot_id = store.save_snapshot({"user_id": user_id, "datetime": when, **snapshot})
-    assert store.get_snapshot(user_id, snapshot_id) == {
-        "snapshot_id": snapshot_id,
-        "datetime": utc_millis(when),
-        "available_results": sorted(snapshot),
-    }
-    for name, value in expected.items():
-        assert_same(store.get_result(user_id, snapshot_id, name), value, name)
+    assert_snapshot_holds(store, user_id, snapshot_id, utc_millis(when), expected)
 
 
 @SETTINGS
