@@ -230,6 +230,7 @@ class SqliteDriver(Driver):
     def _write_snapshot(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
         millis = datetime_to_millis(when)
         written: list[int] = []
+        trashed = 0
         try:
             with self._transaction() as db:
                 row = db.execute(
@@ -237,12 +238,13 @@ class SqliteDriver(Driver):
                 ).fetchone()
                 snapshot_id = row[0] if row else self._new_snapshot(db, user_id, millis)
                 for pending in results:
-                    self._write_result(db, user_id, snapshot_id, pending, written)
+                    trashed += self._write_result(db, user_id, snapshot_id, pending, written)
         except BaseException:
             for blob_id in written:  # the transaction that would have owned them was rolled back
                 self._blob_file(blob_id).unlink(missing_ok=True)
             raise
-        self._empty_trash()
+        if trashed:
+            self._empty_trash()
         return int(snapshot_id)
 
     @staticmethod
@@ -259,7 +261,8 @@ class SqliteDriver(Driver):
 
     def _write_result(
         self, db: sqlite3.Connection, user_id: int, snapshot_id: int, pending: PendingResult, written: list[int]
-    ) -> None:
+    ) -> int:
+        """Write one result (its new payload files are added to `written`); return how many payloads it trashed."""
         row = db.execute(
             "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?",
             (user_id, snapshot_id, pending.name),
@@ -279,6 +282,7 @@ class SqliteDriver(Driver):
         garbage = [(ref,) for ref in redundant + unreferenced(previous, stored)]
         db.executemany("INSERT OR IGNORE INTO trash (blob_id) VALUES (?)", garbage)
         db.executemany("DELETE FROM blobs WHERE blob_id = ?", garbage)
+        return len(garbage)
 
     # Blobs -------------------------------------------------------------------------------------
 
