@@ -100,7 +100,8 @@ class SqliteDriver(Driver):
             )
         self.path, timeout = _parse_url(url)
         self.blob_directory = self._blob_directory()
-        self._made_directories: set[Path] = set()
+        self._blob_prefix = f"{self.blob_directory}{os.sep}"
+        self._made_directories: set[str] = set()
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -238,10 +239,10 @@ class SqliteDriver(Driver):
                 ).fetchone()
                 snapshot_id = row[0] if row else self._new_snapshot(db, user_id, millis)
                 for pending in results:
-                    trashed += self._write_result(db, user_id, snapshot_id, pending, written)
+                    trashed += self._write_result(db, user_id, snapshot_id, pending, written, merging=row is not None)
         except BaseException:
             for blob_id in written:  # the transaction that would have owned them was rolled back
-                self._blob_file(blob_id).unlink(missing_ok=True)
+                _remove(self._blob_file(blob_id))
             raise
         if trashed:
             self._empty_trash()
@@ -249,9 +250,9 @@ class SqliteDriver(Driver):
 
     @staticmethod
     def _new_snapshot(db: sqlite3.Connection, user_id: int, millis: int) -> int:
-        db.execute("INSERT INTO users (user_id, fields) VALUES (?, '{}') ON CONFLICT DO NOTHING", (user_id,))
         (snapshot_id,) = db.execute(
-            "UPDATE users SET last_snapshot_id = last_snapshot_id + 1 WHERE user_id = ? RETURNING last_snapshot_id",
+            "INSERT INTO users (user_id, fields, last_snapshot_id) VALUES (?, '{}', 1) "
+            "ON CONFLICT (user_id) DO UPDATE SET last_snapshot_id = last_snapshot_id + 1 RETURNING last_snapshot_id",
             (user_id,),
         ).fetchone()
         db.execute(
@@ -260,14 +261,26 @@ class SqliteDriver(Driver):
         return int(snapshot_id)
 
     def _write_result(
-        self, db: sqlite3.Connection, user_id: int, snapshot_id: int, pending: PendingResult, written: list[int]
+        self,
+        db: sqlite3.Connection,
+        user_id: int,
+        snapshot_id: int,
+        pending: PendingResult,
+        written: list[int],
+        *,
+        merging: bool,
     ) -> int:
-        """Write one result (its new payload files are added to `written`); return how many payloads it trashed."""
-        row = db.execute(
-            "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?",
-            (user_id, snapshot_id, pending.name),
-        ).fetchone()
-        previous: StoredResult | None = _loads(row[0]) if row else None
+        """Write one result (its new payload files are added to `written`); return how many payloads it trashed.
+
+        Only a snapshot that existed before (`merging`) can hold a previous version of the result.
+        """
+        previous: StoredResult | None = None
+        if merging:
+            row = db.execute(
+                "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?",
+                (user_id, snapshot_id, pending.name),
+            ).fetchone()
+            previous = _loads(row[0]) if row else None
 
         def upload(source: BlobSource, path: KeyPath) -> int:
             written.append(self._upload(db, source, user_id, snapshot_id, pending.name, path))
@@ -280,8 +293,9 @@ class SqliteDriver(Driver):
             (user_id, snapshot_id, pending.name, _dumps(stored)),
         )
         garbage = [(ref,) for ref in redundant + unreferenced(previous, stored)]
-        db.executemany("INSERT OR IGNORE INTO trash (blob_id) VALUES (?)", garbage)
-        db.executemany("DELETE FROM blobs WHERE blob_id = ?", garbage)
+        if garbage:
+            db.executemany("INSERT OR IGNORE INTO trash (blob_id) VALUES (?)", garbage)
+            db.executemany("DELETE FROM blobs WHERE blob_id = ?", garbage)
         return len(garbage)
 
     # Blobs -------------------------------------------------------------------------------------
@@ -302,36 +316,43 @@ class SqliteDriver(Driver):
             (user_id, snapshot_id, result_name, describe(path), source.kind, source.content_type),
         ).fetchone()
         file = self._blob_file(blob_id)
-        if file.parent not in self._made_directories:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            self._made_directories.add(file.parent)
+        directory = os.path.dirname(file)
+        if directory not in self._made_directories:
+            os.makedirs(directory, exist_ok=True)
+            self._made_directories.add(directory)
         try:
-            with file.open("wb") as out:  # truncates what a killed writer may have left under this id
+            with open(file, "wb") as out:  # truncates what a killed writer may have left under this id
                 for chunk in source.chunks():
                     out.write(chunk)
         except BaseException:
-            file.unlink(missing_ok=True)
+            _remove(file)
             raise
         db.execute("UPDATE blobs SET length = ?, sha256 = ? WHERE blob_id = ?", (source.length, source.sha256, blob_id))
         return int(blob_id)
 
     def _open_blob(self, ref: Any) -> IO[bytes]:
         try:
-            return self._blob_file(ref).open("rb")
+            return open(self._blob_file(ref), "rb")
         except FileNotFoundError:
             raise BlobMissing(f"payload file {self._blob_file(ref)} is missing") from None
 
-    def _blob_file(self, blob_id: int) -> Path:
-        return self.blob_directory / f"{blob_id % 256:02x}" / str(blob_id)
+    def _blob_file(self, blob_id: int) -> str:
+        """The payload's file (a plain string: payload I/O is on the hot path, and pathlib is not free)."""
+        return f"{self._blob_prefix}{blob_id % 256:02x}{os.sep}{blob_id}"
 
     def _empty_trash(self) -> None:
         """Delete the files of payloads whose removal has committed."""
         trashed = [blob_id for (blob_id,) in self._query("SELECT blob_id FROM trash", ())]
         for blob_id in trashed:
-            self._blob_file(blob_id).unlink(missing_ok=True)
+            _remove(self._blob_file(blob_id))
         if trashed:
             with self._transaction() as db:
                 db.executemany("DELETE FROM trash WHERE blob_id = ?", [(blob_id,) for blob_id in trashed])
+
+
+def _remove(file: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(file)
 
 
 def _parse_url(url: str) -> tuple[str, float]:
