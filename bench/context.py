@@ -135,6 +135,13 @@ class Context:
                 "cmds_by_name": mine[-1].cmds_by_name,
                 "ratio_cpu": ratios(samples, variant.name, reference, "cpu"),
                 "ratio_wall": ratios(samples, variant.name, reference, "wall"),
+                "includes": variant.includes,
+                "ratio_cpu_less_included": ratios(samples, variant.name, reference, "cpu", less=variant.includes)
+                if variant.includes
+                else None,
+                "ratio_wall_less_included": ratios(samples, variant.name, reference, "wall", less=variant.includes)
+                if variant.includes
+                else None,
                 "python_peak_bytes": peak.get(variant.name),
                 "verified": bool(variant.after or variant.verify),  # a failed check fails the whole case
                 "samples": [{"wall": s.wall, "cpu": s.cpu, "cmds": s.cmds} for s in mine],

@@ -89,6 +89,9 @@ class Variant:
     verify: Callable[[], Any] | None = None
     after: Callable[[], Any] | None = None  # untimed, after every run: check this run's writes, tidy up
     note: str = ""
+    includes: str | None = None
+    """Another variant of the case that measures part of this one's work (the sha256 a driver must
+    compute): its ratios are also reported with that part's cost, from the same repetition, taken out."""
 
 
 @dataclass
@@ -168,13 +171,19 @@ def python_peak(variant: Variant) -> int:
     return max(0, (peak - start) // max(variant.ops, 1))
 
 
-def ratios(samples: dict[str, list[Sample]], name: str, reference: str, metric: str) -> dict[str, float] | None:
-    """`name`'s figure over `reference`'s, repetition by repetition (each pair ran back to back)."""
+def ratios(
+    samples: dict[str, list[Sample]], name: str, reference: str, metric: str, less: str | None = None
+) -> dict[str, float] | None:
+    """`name`'s figure over `reference`'s, repetition by repetition (each pair ran back to back); with
+    `less`, that variant's figure from the same repetition is first taken out of `name`'s."""
     if name == reference or name not in samples or reference not in samples:
         return None
+    if less is not None and less not in samples:
+        return None
+    parts = samples[less] if less is not None else [Sample(0.0, 0.0, 0.0)] * len(samples[name])
     pairs = [
-        getattr(a, metric) / getattr(b, metric)
-        for a, b in zip(samples[name], samples[reference], strict=True)
+        (getattr(a, metric) - getattr(p, metric)) / getattr(b, metric)
+        for a, p, b in zip(samples[name], parts, samples[reference], strict=True)
         if getattr(b, metric) > 0
     ]
     return summary(pairs) if pairs else None

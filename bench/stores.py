@@ -347,7 +347,9 @@ class RawSqliteStore(Store):
                 _check(row[1] == result.payload.stored, f"{result.name} BLOB bytes")
 
 
-def save_variant(name: str, store: Store, spec: Spec, per_op: int = 1, note: str = "") -> Variant:
+def save_variant(
+    name: str, store: Store, spec: Spec, per_op: int = 1, note: str = "", includes: str | None = None
+) -> Variant:
     """A variant saving `per_op` snapshots per run; after each run they are checked, then tidied."""
     written: list[dt.datetime] = []
 
@@ -363,7 +365,26 @@ def save_variant(name: str, store: Store, spec: Spec, per_op: int = 1, note: str
             store.tidy(when)
         written.clear()
 
-    return Variant(name, op, ops=per_op, nbytes=spec_bytes(spec), after=after, note=note)
+    return Variant(name, op, ops=per_op, nbytes=spec_bytes(spec), after=after, note=note, includes=includes)
+
+
+def digest_variant(name: str, spec: Spec, per_op: int = 1) -> Variant:
+    """The sha256 of every payload a save stores, and nothing else: the part of a driver's save that
+    the contract requires (each payload's sha256 is stored with it) and that no raw baseline does."""
+    import hashlib
+
+    digests: list[str] = []
+    payloads = [result.payload.stored for result in spec if result.payload]
+
+    def op() -> None:
+        for _ in range(per_op):
+            digests.extend(hashlib.sha256(stored).hexdigest() for stored in payloads)
+
+    def after() -> None:
+        _check(len(digests) == per_op * len(payloads), "one sha256 per payload")
+        digests.clear()
+
+    return Variant(name, op, ops=per_op, nbytes=spec_bytes(spec), after=after, note="hashlib.sha256 of the payloads")
 
 
 class Reading:

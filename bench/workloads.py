@@ -31,6 +31,7 @@ from .stores import (
     ResultSpec,
     Spec,
     as_array,
+    digest_variant,
     mongo_tidy,
     raw_sqlite,
     read_variant,
@@ -44,6 +45,7 @@ RAW = "raw pymongo"
 DRIVER = "brainstorm"
 PLAIN = "plain file"
 RAW_SQLITE = "raw sqlite3"
+DIGEST = "sha256 only"
 
 
 def _size_label(size: int) -> str:
@@ -88,8 +90,11 @@ def _mongo_save_case(
             {"user_id": USER, "datetime": next_datetime(), "anchor": {"data": payloads.random_bytes(100 * KiB)}}
         )
         variants = [
-            save_variant(DRIVER, DriverStore(driver, mongo_tidy(ctx.client()[driver_db])), spec, per_op),
+            save_variant(
+                DRIVER, DriverStore(driver, mongo_tidy(ctx.client()[driver_db])), spec, per_op, includes=DIGEST
+            ),
             save_variant(RAW, GridFSStore(db), spec, per_op, note="GridFSBucket upload + 1 update per result"),
+            digest_variant(DIGEST, spec, per_op),
         ]
         if spec_bytes(spec) <= INLINE_DOCUMENT_LIMIT:
             variants.append(save_variant("inline Binary", InlineStore(db), spec, per_op))
@@ -114,9 +119,10 @@ def _sqlite_save_case(
         driver = ctx.sqlite_driver(f"save_{tag}.db")
         raw = RawSqliteStore(ctx.tmp / f"save_{tag}_raw.db")
         variants = [
-            save_variant(DRIVER, DriverStore(driver), spec, per_op),
+            save_variant(DRIVER, DriverStore(driver), spec, per_op, includes=DIGEST),
             save_variant(PLAIN, PlainFileStore(ctx.tmp / f"plain_{tag}"), spec, per_op, note="write() of the bytes"),
             save_variant(RAW_SQLITE, raw, spec, per_op, note="one BLOB row per result"),
+            digest_variant(DIGEST, spec, per_op),
         ]
 
         def cleanup() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from bench import report, workloads
 from bench.context import Context
+from bench.measure import Sample, ratios
 from bench.stores import (
     DriverStore,
     GridFSStore,
@@ -115,9 +116,17 @@ def test_mongodb_stores_read_back(mongodb_server_url: str, tmp_path: Path) -> No
     try:
         workloads._mongo_save_case(ctx, "save", "smoke", SPEC, per_op=1, reps=1)
         assert not ctx.failures, ctx.failures
-        assert {row["variant"] for row in ctx.rows} == {"brainstorm", "raw pymongo", "inline Binary", "file + path"}
+        assert {row["variant"] for row in ctx.rows} == {
+            "brainstorm",
+            "raw pymongo",
+            "inline Binary",
+            "file + path",
+            "sha256 only",
+        }
         driver_row = next(r for r in ctx.rows if r["variant"] == "brainstorm")
         assert driver_row["cmds_per_op"]["median"] > 0
+        assert driver_row["includes"] == "sha256 only"
+        assert driver_row["ratio_cpu_less_included"]["median"] < driver_row["ratio_cpu"]["median"]
         assert not ctx.recorder.unserved()
         # and a raw store on its own: what it saves, it reads back
         db = ctx.client()["bench_smoke_raw"]
@@ -130,3 +139,30 @@ def test_mongodb_stores_read_back(mongodb_server_url: str, tmp_path: Path) -> No
     finally:
         ctx.drop("bench_smoke_raw")
         ctx.client().close()
+
+
+def test_ratios_take_an_included_variant_out_repetition_by_repetition() -> None:
+    samples = {
+        "driver": [Sample(wall=3.0, cpu=5.0, cmds=0), Sample(wall=4.0, cpu=9.0, cmds=0)],
+        "digest": [Sample(wall=1.0, cpu=1.0, cmds=0), Sample(wall=2.0, cpu=3.0, cmds=0)],
+        "raw": [Sample(wall=2.0, cpu=4.0, cmds=0), Sample(wall=1.0, cpu=2.0, cmds=0)],
+    }
+    assert ratios(samples, "driver", "raw", "cpu")["median"] == pytest.approx((5 / 4 + 9 / 2) / 2)
+    less = ratios(samples, "driver", "raw", "cpu", less="digest")
+    assert (less["min"], less["max"]) == pytest.approx((1.0, 3.0))  # (5-1)/4 and (9-3)/2
+    assert ratios(samples, "driver", "raw", "wall", less="missing") is None
+
+
+def test_a_save_target_also_reports_the_figure_without_the_digest() -> None:
+    row = {
+        "workload": "save",
+        "db": "sqlite",
+        "case": "c",
+        "variant": "brainstorm",
+        "includes": "sha256 only",
+        "ratio_wall": {"median": 4.0, "min": 4.0, "max": 4.0, "n": 1},
+        "ratio_wall_less_included": {"median": 1.25, "min": 1.25, "max": 1.25, "n": 1},
+    }
+    (verdict,) = report.evaluate([row], {}, quick=True)
+    assert verdict["measured"] == "0.25x; 0.80x less 'sha256 only'"
+    assert verdict["met"] is False
