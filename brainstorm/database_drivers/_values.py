@@ -35,7 +35,7 @@ def describe(path: KeyPath) -> str:
 
 def check_id(value: object, field: str, *, minimum: int = 0) -> int:
     """Return `value` as an int id, refusing anything that is not an integer in [minimum, 2**63)."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral)):
         raise InvalidType(f"{field} must be an integer, not {type(value).__name__} {value!r:.80}")
     number = int(value)
     if not minimum <= number <= MAX_ID:

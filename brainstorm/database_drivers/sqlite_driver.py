@@ -379,7 +379,7 @@ def _parse_url(url: str) -> tuple[str, float]:
 # Records are JSON; the two types JSON lacks are tagged. User keys never start with '$', so a tag
 # cannot be mistaken for data.
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_tag, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def _tag(value: Any) -> dict[str, Any]:
@@ -400,4 +400,8 @@ def _untag(obj: dict[str, Any]) -> Any:
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, object_hook=_untag)
+    return _DECODER.decode(text)
+
+
+_ENCODER = json.JSONEncoder(default=_tag, separators=(",", ":"), allow_nan=False)
+_DECODER = json.JSONDecoder(object_hook=_untag)  # built once: json.loads/dumps with options build one per call
