@@ -51,6 +51,18 @@ def with_credentials(url: str, query: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "&".join(filter(None, (parts.query, query))), ""))
 
 
+def test_a_result_without_payloads_is_published_in_one_command(mongo: MongodbDriver, log: CommandLog) -> None:
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": DATA}, "pose": {"x": 1}})
+    log.clear()
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "feelings": {"happiness": 0.5}})
+    assert log.commands == [("findAndModify", "results")]
+    log.clear()
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"gone": True}})  # replaces a payload
+    assert log.commands[0] == ("findAndModify", "results")
+    assert count_blobs(mongo) == 0  # the replaced document said which payload became unused
+    assert mongo.get_result(1, 1, "color") == {"gone": True}
+
+
 def test_results_are_read_lazily(mongo: MongodbDriver, log: CommandLog) -> None:
     mongo.save_snapshot(
         {"user_id": 1, "datetime": WHEN, "color": {"width": 3, "data": DATA, "image": make_image("RGB", (300, 300))}}

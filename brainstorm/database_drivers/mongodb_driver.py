@@ -171,12 +171,16 @@ class MongodbDriver(Driver):
 
         A failure before publishing (a broken stream, a lost server) deletes what was uploaded and
         publishes nothing. Afterwards the payloads the replaced results no longer use are deleted.
+        The stored versions are read first only for results with payloads (identical bytes are
+        reused, not uploaded again); every replace returns the document it replaced, which says
+        what became unused.
         """
         snapshot_id, created = self._snapshot_id(user_id, when)
         if not results:
             return snapshot_id
         key = {"user_id": user_id, "snapshot_id": snapshot_id}
-        previous = {} if created else self._stored_results(key, [pending.name for pending in results])
+        with_payloads = [pending.name for pending in results if pending.blobs]
+        previous = self._stored_results(key, with_payloads) if with_payloads and not created else {}
         uploaded: list[Any] = []
         stored: dict[str, dict[str, Any]] = {}
         redundant: list[Any] = []
@@ -189,21 +193,19 @@ class MongodbDriver(Driver):
 
                 stored[pending.name], extra = self._fit(pending, previous.get(pending.name), upload)
                 redundant += extra
-            for name, doc in stored.items():
-                row = {**key, "name": name}
-                _retry_duplicate(functools.partial(self._results.replace_one, row, {**row, **doc}, upsert=True))
+            replaced = {name: self._publish({**key, "name": name}, doc) for name, doc in stored.items()}
         except BaseException:
             self._delete_blobs(uploaded)
             raise
         self._delete_blobs(
-            redundant
-            + [
-                ref
-                for name, doc in stored.items()
-                for ref in _unreferenced(cast(dict[str, Any] | None, previous.get(name)), doc)
-            ]
+            redundant + [ref for name, doc in stored.items() for ref in _unreferenced(replaced[name], doc)]
         )
         return snapshot_id
+
+    def _publish(self, row: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
+        """Write a result's one document; return the document it replaced, if any."""
+        replace = functools.partial(self._results.find_one_and_replace, row, {**row, **doc}, upsert=True)
+        return _retry_duplicate(replace)
 
     def _stored_results(self, key: dict[str, Any], names: list[str]) -> dict[str, StoredResult]:
         """The stored versions of these results, to reuse identical payloads and delete replaced ones."""

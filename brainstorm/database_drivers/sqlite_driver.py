@@ -351,6 +351,7 @@ class SqliteDriver(Driver):
 
 
 def _remove(file: str) -> None:
+    """Delete a payload file; one that is already gone is fine."""
     with contextlib.suppress(FileNotFoundError):
         os.remove(file)
 
