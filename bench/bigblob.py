@@ -27,6 +27,8 @@ from bench.stores import stream_digest
 MiB = 1024 * 1024
 USER = 42
 CHUNK_CURSOR = "raw pymongo, chunk cursor"
+DIGEST = "sha256 only"
+"""The sha256 of as many bytes, from a 1 MiB buffer: the digest the driver must compute, alone."""
 CHUNK_BATCH = 16
 """GridFS chunks per batch for the chunk-cursor read: 4 MiB a batch. (GridOut asks for the server's
 default batches; FerretDB v1 then answers a getMore with more than the 48 MB a message may hold, so
@@ -76,13 +78,21 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         database = client.get_default_database()
         bucket = gridfs.GridFSBucket(database)
         database.command("ping")
+    elif variant == DIGEST:
+        buffer = bytes(MiB)
     if step == "read" and variant == "brainstorm":
         stored = driver.get_result(USER, args["ref"], "blob")
     gc.collect()
     rss_before = _status("VmRSS")
     reset = _reset_peak()
     wall, cpu = time.perf_counter(), time.process_time()
-    if step == "write":
+    if variant == DIGEST:
+        sha256, hashed = hashlib.sha256(), 0
+        while hashed < size:
+            sha256.update(buffer)
+            hashed += len(buffer)
+        result["ref"] = None
+    elif step == "write":
         with source.open("rb") as stream:
             if variant == "brainstorm":
                 from brainstorm.database_drivers import Blob
@@ -112,7 +122,9 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     peak = _status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     # The check, untimed.
-    if step == "read":
+    if variant == DIGEST:
+        verified = hashed == size
+    elif step == "read":
         verified = digest == expected
     elif variant == "brainstorm":
         info = driver.get_result(USER, ref, "blob").blobs["data"]
@@ -164,12 +176,14 @@ def run(ctx: Any) -> None:
             ("sqlite", "plain file", {"target": str(copy)}),
         ]
         plans += pair if rep % 2 == 0 else pair[::-1]
+        plans.append(("sqlite", DIGEST, {}))
     if ctx.server_url:
         ctx.drop("bench_big_driver")
         ctx.drop("bench_big_raw")
         plans += [
             ("mongodb", "brainstorm", {"url": with_database(ctx.server_url, "bench_big_driver")}),
             ("mongodb", "raw pymongo", {"url": with_database(ctx.server_url, "bench_big_raw")}),
+            ("mongodb", DIGEST, {}),
         ]
     figures: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
 
@@ -212,11 +226,11 @@ def run(ctx: Any) -> None:
     for db, variant, where in plans:
         print(f"  size / {db} / {variant}: write and stream back ...", flush=True)
         wrote = step(db, variant, where, "write")
-        if wrote:
+        if wrote and variant != DIGEST:
             step(db, variant, where, "read", wrote["ref"])
             if variant == "raw pymongo" and not ctx.quick:
                 step(db, CHUNK_CURSOR, where, "read", wrote["ref"])
-        if db == "sqlite":  # the database, its WAL, the payload files beside it, the plain copy
+        if db == "sqlite" and where:  # the database, its WAL, the payload files beside it, the plain copy
             for path in (Path(where.get("url", "sqlite:///")[len("sqlite:///") :]), Path(where.get("target", ""))):
                 for suffix in ("", "-wal", "-shm"):
                     with contextlib.suppress(OSError):
@@ -249,7 +263,8 @@ def _record(ctx: Any, figures: dict[tuple[str, str, str], list[dict[str, Any]]],
                 + ("1 MiB reads" if variant != CHUNK_CURSOR else f"find on fs.chunks, batch_size({CHUNK_BATCH})")
             )
             if step == "read"
-            else "fresh process per step",
+            else "fresh process per step"
+            + ("; hashlib.sha256 of a 1 MiB buffer, repeated" if variant == DIGEST else ""),
             "ops_per_sample": 1,
             "bytes_per_op": size,
             "size": size,
@@ -260,10 +275,20 @@ def _record(ctx: Any, figures: dict[tuple[str, str, str], list[dict[str, Any]]],
             "verified": all(r["verified"] for r in runs),
             "samples": runs,
         }
+        digest = figures.get((db, DIGEST, step)) if variant == "brainstorm" else None
         if reference and variant not in (reference_name, references[db]):
             for metric in ("cpu", "wall"):
                 pairs = [a[metric] / b[metric] for a, b in zip(runs, reference, strict=False) if b[metric] > 0]
                 row[f"ratio_{metric}"] = summary(pairs) if pairs else None
+                if digest:  # each run with the digest run of the same round taken out
+                    less = [
+                        (a[metric] - d[metric]) / b[metric]
+                        for a, d, b in zip(runs, digest, reference, strict=False)
+                        if b[metric] > 0
+                    ]
+                    row[f"ratio_{metric}_less_included"] = summary(less) if less else None
+            if digest:
+                row["includes"] = DIGEST
         row["mb_per_s_wall"] = size / row["wall_s"]["median"] / 1e6
         row["mb_per_cpu_s"] = size / row["cpu_s"]["median"] / 1e6 if row["cpu_s"]["median"] > 0 else None
         ctx.rows.append(row)
