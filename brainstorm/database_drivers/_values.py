@@ -95,7 +95,8 @@ def check_key(key: object, path: KeyPath, where: str) -> str:
     """A key inside a result or user: a non-empty string without '.', a leading '$' or NUL."""
     if not isinstance(key, str):
         raise InvalidType(f"{where}: key {key!r:.80} at {describe(path) or 'top level'} must be a string")
-    _check_text(key, f"{where}: key {key!r:.80} at {describe(path) or 'top level'}")
+    if problem := _text_problem(key):
+        raise InvalidInput(f"{where}: key {key!r:.80} at {describe(path) or 'top level'} {problem}")
     if not key or "." in key or key.startswith("$"):
         raise InvalidInput(
             f"{where}: key {key!r:.80} at {describe(path) or 'top level'} must be non-empty "
@@ -104,15 +105,20 @@ def check_key(key: object, path: KeyPath, where: str) -> str:
     return key
 
 
-def _check_text(text: str, what: str) -> str:
-    """A string every store can hold: valid UTF-8 (no lone surrogates) without NUL."""
+def _text_problem(text: str) -> str | None:
+    """Why a string cannot be stored (every store holds valid UTF-8 without NUL), or None.
+
+    Messages are built by the caller only when there is a problem: this runs on every key and string.
+    """
     if "\0" in text:
-        raise InvalidInput(f"{what} contains NUL")
+        return "contains NUL"
+    if text.isascii():
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(f"{what} is not valid Unicode (it holds a lone surrogate)") from None
-    return text
+        return "is not valid Unicode (it holds a lone surrogate)"
+    return None
 
 
 BlobHook = Callable[[Any, KeyPath], bool]
@@ -133,9 +139,15 @@ def normalize_tree(value: Mapping[str, Any], where: str, blob_hook: BlobHook | N
 
 def _normalize(value: Any, path: KeyPath, where: str, blob_hook: BlobHook | None) -> Any:
     if isinstance(value, str):
-        return _check_text(value, f"{where}: string at {describe(path) or 'top level'}")
+        if problem := _text_problem(value):
+            raise InvalidInput(f"{where}: string at {describe(path) or 'top level'} {problem}")
+        return value
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, float | np.floating):  # before Integral: an ABC check costs more, and floats abound
+        if not math.isfinite(value):
+            raise InvalidInput(f"{where}: number at {describe(path)} is {value}; only finite numbers are stored")
+        return float(value)
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, numbers.Integral):
@@ -143,10 +155,6 @@ def _normalize(value: Any, path: KeyPath, where: str, blob_hook: BlobHook | None
         if not -(2**63) <= number <= MAX_ID:
             raise InvalidInput(f"{where}: integer at {describe(path)} does not fit in 64 bits")
         return number
-    if isinstance(value, float | np.floating):
-        if not math.isfinite(value):
-            raise InvalidInput(f"{where}: number at {describe(path)} is {value}; only finite numbers are stored")
-        return float(value)
     if isinstance(value, dt.datetime):
         return check_datetime(value, f"{where}: datetime at {describe(path)}")
     if isinstance(value, Mapping):
