@@ -195,6 +195,18 @@ def test_blobs_describe_every_payload(store: db_drivers.Driver) -> None:
     assert np.array_equal(np.load(io.BytesIO(got.open("depth").read())), np.zeros((4, 5)))
 
 
+def test_big_payloads_are_described_with_the_sha256_of_their_bytes(store: db_drivers.Driver) -> None:
+    big = np.random.default_rng(3).integers(0, 255, 17 * 100_000, dtype=np.uint8).tobytes()  # 1.6 MiB
+    array = np.frombuffer(big, dtype=np.uint8).reshape(-1, 17)
+    got = save_and_get(store, {"data": big, "array": array, "stream": io.BytesIO(big), "pipe": OneWayStream(big)})
+    for path, info in got.blobs.items():
+        with got.open(path) as stream:
+            stored = stream.read()
+        assert (info["length"], info["sha256"]) == (len(stored), hashlib.sha256(stored).hexdigest()), path
+    assert got["data"] == got["stream"] == got["pipe"] == big
+    assert np.array_equal(got["array"], array)
+
+
 @pytest.mark.parametrize(
     ("name", "content", "content_type"),
     [

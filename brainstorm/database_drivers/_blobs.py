@@ -13,6 +13,7 @@ import io
 import mimetypes
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, TypedDict
 
@@ -56,9 +57,9 @@ class BlobInfo(TypedDict, total=False):
 class BlobSource:
     """A payload ready to be written: what it is, and its stored bytes as a sequence of pieces.
 
-    `length` and `sha256` are known up front for in-memory payloads, and `length` for seekable
-    streams; a stream's hash is computed as `chunks()` reads it (or by `hash_ahead()`, an extra pass
-    worth making only when the bytes may already be stored).
+    `length` is known up front for in-memory payloads and seekable streams. The sha256 is computed
+    as `chunks()` hands the bytes over (or by `hash_ahead()`, an extra pass worth making only when
+    the bytes may already be stored).
     """
 
     kind: str
@@ -69,27 +70,36 @@ class BlobSource:
     length: int | None = None
     sha256: str | None = None
 
-    def chunks(self) -> Iterator[bytes | memoryview]:
-        """Yield the stored bytes in order; a stream comes in pieces of bounded size, and is rewound
-        afterwards when it can be, so the payload can be read again."""
+    def chunks(self, *, hash_alongside: bool = False) -> Iterator[bytes | memoryview]:
+        """Yield the stored bytes in order, learning their hash and length on the way; a stream comes
+        in pieces of bounded size, and is rewound afterwards when it can be, so it can be read again.
+
+        `hash_alongside`: hash big pieces on a worker thread while the caller writes them, for a
+        caller whose writing releases the GIL (a file write); see `_hashed`.
+        """
+        start = self.stream.tell() if self.stream is not None and _is_seekable(self.stream) else None
+        if self.sha256 is not None:
+            yield from self._pieces()
+        else:
+            digest, length = hashlib.sha256(), 0
+            for piece in _hashed(self._pieces(), digest, alongside=hash_alongside):
+                length += len(piece)
+                yield piece
+            self.sha256, self.length = digest.hexdigest(), length
+        if start is not None:
+            assert self.stream is not None
+            self.stream.seek(start)
+
+    def _pieces(self) -> Iterator[bytes | memoryview]:
         if self.stream is None:
             yield from self.pieces
             return
-        start = self.stream.tell() if _is_seekable(self.stream) else None
-        digest, length = (hashlib.sha256() if self.sha256 is None else None), 0
         while chunk := self.stream.read(STREAM_CHUNK_SIZE):
-            if digest is not None:
-                digest.update(chunk)
-            length += len(chunk)
             yield chunk
-        if digest is not None:
-            self.sha256, self.length = digest.hexdigest(), length
-        if start is not None:
-            self.stream.seek(start)
 
     def hash_ahead(self) -> None:
-        """Learn a seekable stream's hash before writing it (one extra read); no-op otherwise."""
-        if self.sha256 is None and self.stream is not None and _is_seekable(self.stream):
+        """Learn the hash before writing (one extra read of a stream); no-op for a one-pass stream."""
+        if self.sha256 is None and (self.stream is None or _is_seekable(self.stream)):
             for _ in self.chunks():
                 pass
 
@@ -151,18 +161,38 @@ def _as_bytes_view(value: bytes | bytearray | memoryview) -> bytes | memoryview:
 
 
 def in_memory_source(kind: str, content_type: str, extension: str, pieces: list[bytes | memoryview]) -> BlobSource:
-    """A payload already in memory, hashed now so a driver can tell whether it is already stored."""
-    digest = hashlib.sha256()
-    for piece in pieces:
-        digest.update(piece)
-    return BlobSource(
-        kind,
-        content_type,
-        extension,
-        pieces=pieces,
-        length=sum(len(piece) for piece in pieces),
-        sha256=digest.hexdigest(),
-    )
+    """A payload already in memory (its hash is learnt when it is written, or by `hash_ahead()`)."""
+    return BlobSource(kind, content_type, extension, pieces=pieces, length=sum(len(piece) for piece in pieces))
+
+
+PARALLEL_DIGEST_MIN = 1024 * 1024
+"""With `hash_alongside`, pieces of at least this many bytes are hashed on a worker thread."""
+
+
+def _hashed(pieces: Iterator[bytes | memoryview], digest: Any, *, alongside: bool) -> Iterator[bytes | memoryview]:
+    """Yield `pieces`, each hashed into `digest`; `alongside`, big ones while the consumer writes them.
+
+    hashlib releases the GIL on large buffers, and so does a file write: a big payload then costs
+    the slower of hashing and writing, not their sum. The handover costs some CPU (a thread, a wake-up
+    per piece), so small pieces, and consumers that hold the GIL while they work (BSON encoding),
+    hash in place.
+    """
+    worker: ThreadPoolExecutor | None = None
+    try:
+        for piece in pieces:
+            if not alongside or len(piece) < PARALLEL_DIGEST_MIN:
+                digest.update(piece)
+                yield piece
+                continue
+            worker = worker or ThreadPoolExecutor(max_workers=1, thread_name_prefix="brainstorm-sha256")
+            hashing = worker.submit(digest.update, piece)
+            try:
+                yield piece
+            finally:
+                hashing.result()
+    finally:
+        if worker is not None:
+            worker.shutdown()
 
 
 def _array_source(array: np.ndarray, where: str) -> BlobSource:

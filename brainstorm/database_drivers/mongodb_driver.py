@@ -269,7 +269,7 @@ class MongodbDriver(Driver):
 
         def pieces() -> Iterator[bytes | memoryview]:
             yield from source.chunks()
-            metadata["sha256"] = source.sha256  # a one-pass stream knows it only now
+            metadata["sha256"] = source.sha256  # learnt as the pieces went by
 
         filename = f"{user_id}/{snapshot_id}/{result_name}/{describe(path)}{source.extension}"
         return self._bucket.upload(pieces(), filename, metadata)

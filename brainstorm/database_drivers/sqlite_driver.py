@@ -322,7 +322,7 @@ class SqliteDriver(Driver):
             self._made_directories.add(directory)
         try:
             with open(file, "wb") as out:  # truncates what a killed writer may have left under this id
-                for chunk in source.chunks():
+                for chunk in source.chunks(hash_alongside=True):  # file writes release the GIL
                     out.write(chunk)
         except BaseException:
             _remove(file)
