@@ -7,6 +7,7 @@ import io
 import time
 import traceback
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import gridfs
@@ -61,6 +62,27 @@ def test_a_result_without_payloads_is_published_in_one_command(mongo: MongodbDri
     assert log.commands[0] == ("findAndModify", "results")
     assert count_blobs(mongo) == 0  # the replaced document said which payload became unused
     assert mongo.get_result(1, 1, "color") == {"gone": True}
+
+
+def test_a_failure_between_two_publishes_keeps_the_published_result_whole(
+    mongo: MongodbDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish, calls = mongo._publish, []
+
+    def publish_once(row: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
+        calls.append(row["name"])
+        if len(calls) == 2:
+            raise ConnectionError("the server went away")
+        return publish(row, doc)
+
+    monkeypatch.setattr(mongo, "_publish", publish_once)
+    with pytest.raises(ConnectionError, match="went away"):
+        mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "first": {"data": DATA}, "second": {"data": DATA[::-1]}})
+    assert calls == ["first", "second"]
+    summary = mongo.get_snapshot(1, 1)
+    assert summary is not None and summary["available_results"] == ["first"]
+    assert mongo.get_result(1, 1, "first") == {"data": DATA}  # its payload was not deleted with the other's
+    assert count_blobs(mongo) == 1
 
 
 def test_results_are_read_lazily(mongo: MongodbDriver, log: CommandLog) -> None:

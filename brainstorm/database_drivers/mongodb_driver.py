@@ -170,10 +170,11 @@ class MongodbDriver(Driver):
         """Upload every payload of the call, then publish each result by writing its document.
 
         A failure before publishing (a broken stream, a lost server) deletes what was uploaded and
-        publishes nothing. Afterwards the payloads the replaced results no longer use are deleted.
-        The stored versions are read first only for results with payloads (identical bytes are
-        reused, not uploaded again); every replace returns the document it replaced, which says
-        what became unused.
+        publishes nothing; one between two publishes keeps the published results whole and deletes
+        only the uploads of the others. Afterwards the payloads the replaced results no longer use
+        are deleted. The stored versions are read first only for results with payloads (identical
+        bytes are reused, not uploaded again); every replace returns the document it replaced,
+        which says what became unused.
         """
         snapshot_id, created = self._snapshot_id(user_id, when)
         if not results:
@@ -181,25 +182,24 @@ class MongodbDriver(Driver):
         key = {"user_id": user_id, "snapshot_id": snapshot_id}
         with_payloads = [pending.name for pending in results if pending.blobs]
         previous = self._stored_results(key, with_payloads) if with_payloads and not created else {}
-        uploaded: list[Any] = []
+        uploaded: dict[str, list[Any]] = {pending.name: [] for pending in results}
         stored: dict[str, dict[str, Any]] = {}
+        replaced: dict[str, dict[str, Any] | None] = {}
         redundant: list[Any] = []
         try:
             for pending in results:
 
                 def upload(source: BlobSource, path: KeyPath, name: str = pending.name) -> Any:
-                    uploaded.append(self._upload(source, user_id, snapshot_id, name, path))
-                    return uploaded[-1]
+                    uploaded[name].append(self._upload(source, user_id, snapshot_id, name, path))
+                    return uploaded[name][-1]
 
                 stored[pending.name], extra = self._fit(pending, previous.get(pending.name), upload)
                 redundant += extra
-            replaced = {name: self._publish({**key, "name": name}, doc) for name, doc in stored.items()}
-        except BaseException:
-            self._delete_blobs(uploaded)
-            raise
-        self._delete_blobs(
-            redundant + [ref for name, doc in stored.items() for ref in _unreferenced(replaced[name], doc)]
-        )
+            for name, doc in stored.items():
+                replaced[name] = self._publish({**key, "name": name}, doc)
+        finally:  # after a failure too: what no published result uses is deleted
+            unpublished = [ref for name, refs in uploaded.items() if name not in replaced for ref in refs]
+            self._delete_blobs(unpublished + redundant + _unused(replaced, stored))
         return snapshot_id
 
     def _publish(self, row: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -296,6 +296,11 @@ class _Int64AsInt(TypeDecoder):
 
     def transform_bson(self, value: Any) -> int:
         return int(value)
+
+
+def _unused(replaced: dict[str, dict[str, Any] | None], stored: dict[str, dict[str, Any]]) -> list[Any]:
+    """GridFS ids that the published results' previous versions used and the new versions do not."""
+    return [ref for name, before in replaced.items() for ref in _unreferenced(before, stored[name])]
 
 
 def _unreferenced(before: dict[str, Any] | None, after: dict[str, Any]) -> list[Any]:
