@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tools.ferretdb_server import running_ferretdb
+
 from . import bigblob, report, workloads
 from .context import Context
 
@@ -51,9 +53,6 @@ def server(wanted: bool) -> Iterator[str | None]:
     elif url := os.environ.get(SERVER_ENV):
         yield url
     else:
-        sys.path.insert(0, str(ROOT))
-        from tests.ferretdb_server import running_ferretdb
-
         with running_ferretdb() as url:
             yield url
 

@@ -640,11 +640,11 @@ def explain_plans(driver: Any, tmp: Path) -> list[dict[str, Any]]:
     try:
         for call, target, run in calls:
             statements: list[str] = []
-            target._db.set_trace_callback(statements.append)
+            target._db.connection.set_trace_callback(statements.append)
             try:
                 run(target)
             finally:
-                target._db.set_trace_callback(None)
+                target._db.connection.set_trace_callback(None)
             seen: set[str] = set()
             with sqlite3.connect(target.path) as db:
                 for sql in statements:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -23,7 +21,7 @@ from PIL import Image
 from pymongo import monitoring
 
 import brainstorm.database_drivers as db_drivers
-from tests.ferretdb_server import running_ferretdb
+from tools.ferretdb_server import running_ferretdb
 
 MONGODB_URL_ENV = "BRAINSTORM_TEST_MONGODB_URL"
 DRIVER_NAMES = ["mongodb", "sqlite"]
@@ -91,13 +89,8 @@ class CommandLog(monitoring.CommandListener):
 
 
 def count_blobs(driver: db_drivers.Driver) -> int:
-    """How many payloads the driver's blob store holds (GridFS files, or the embedded blob table)."""
-    from brainstorm.database_drivers.mongodb_driver import BUCKET, MongodbDriver
-
-    if isinstance(driver, MongodbDriver):
-        return driver.database[f"{BUCKET}.files"].count_documents({})
-    with contextlib.closing(sqlite3.connect(driver.path)) as db:  # type: ignore[attr-defined]
-        return int(db.execute("SELECT count(*) FROM blobs").fetchone()[0])
+    """How many payloads the driver's blob store holds."""
+    return sum(1 for _ in driver.blob_store.list())
 
 
 # Helpers for the contract tests ---------------------------------------------------------------

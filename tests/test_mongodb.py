@@ -18,12 +18,13 @@ from PIL import Image
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers._gridfs import BATCH_BYTES
 from brainstorm.database_drivers.mongodb_driver import MongodbDriver
+from brainstorm.database_drivers.storage import StoredResult
 from tests.conftest import CommandLog, OneWayStream, assert_same, count_blobs, expected_of, make_image
 
 WHEN = 1575454087339
 DATA = bytes(range(256)) * 1200
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-METADATA_FIELDS = {"content_type", "sha256", "user_id", "snapshot_id", "result_name", "path", "kind"}
+METADATA_FIELDS = {"content_type", "contentType", "sha256", "user_id", "snapshot_id", "result_name", "path", "kind"}
 
 
 @pytest.fixture
@@ -67,15 +68,15 @@ def test_a_result_without_payloads_is_published_in_one_command(mongo: MongodbDri
 def test_a_failure_between_two_publishes_keeps_the_published_result_whole(
     mongo: MongodbDriver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    publish, calls = mongo._publish, []
+    publish, calls = mongo.record_store.publish, []
 
-    def publish_once(row: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
-        calls.append(row["name"])
+    def publish_once(user_id: int, snapshot_id: int, name: str, stored: StoredResult) -> StoredResult | None:
+        calls.append(name)
         if len(calls) == 2:
             raise ConnectionError("the server went away")
-        return publish(row, doc)
+        return publish(user_id, snapshot_id, name, stored)
 
-    monkeypatch.setattr(mongo, "_publish", publish_once)
+    monkeypatch.setattr(mongo.record_store, "publish", publish_once)
     with pytest.raises(ConnectionError, match="went away"):
         mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "first": {"data": DATA}, "second": {"data": DATA[::-1]}})
     assert calls == ["first", "second"]
@@ -133,6 +134,7 @@ def test_payloads_are_gridfs_files_any_tool_can_read(mongodb_url: str) -> None:
             assert hashlib.sha256(content).hexdigest() == stored.metadata["sha256"], path
         assert files["image"].metadata | {"sha256": None} == {
             "content_type": "image/png",
+            "contentType": "image/png",  # where mongofiles and Node's driver look
             "sha256": None,
             "user_id": 7,
             "snapshot_id": 1,

@@ -81,10 +81,10 @@ def _exercise(driver: Any, other: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         race_at = WHEN + dt.timedelta(seconds=theirs)
         # The driver's snapshot collection, where ids are allocated (this raises if it is ever renamed).
         monkeypatch.setattr(
-            driver,
+            driver.record_store,
             "_snapshots",
             _RacingCollection(
-                driver._snapshots,
+                driver.record_store._snapshots,
                 functools.partial(other.save_snapshot, {"user_id": 1, "datetime": race_at, "pose": {"x": 1}}),
             ),
         )

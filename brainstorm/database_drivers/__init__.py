@@ -40,6 +40,7 @@ from ._errors import (
 )
 from ._results import Result
 from ._url import redact, scheme_of
+from ._values import check_datetime, check_result_name, check_user
 
 __all__ = [
     "DEFAULT_INLINE_LIMIT",
@@ -55,7 +56,11 @@ __all__ = [
     "InvalidType",
     "Result",
     "UnknownDriver",
+    "check_datetime",
+    "check_result_name",
+    "check_user",
     "connect",
+    "redact",
 ]
 
 ENTRY_POINT_GROUP = "brainstorm.database_drivers"

@@ -1,8 +1,9 @@
-"""`Driver`: the storage contract every driver offers, validated once here for all of them.
+"""`Driver`: the storage contract every driver offers, and its protocols, written once for all of them.
 
-A driver subclasses `Driver` and implements only the storage it owns (the `_read_*`, `_write_*` and
-`_open_blob` methods). Input reaches those methods already validated and normalised, so a driver
-never repeats a check and bad input never reaches a database.
+A driver subclasses `Driver` and builds its two stores (`storage.RecordStore`, `storage.BlobStore`);
+validation, saving, reading and deleting, each with its failure handling, live here. Input reaches
+the stores already validated and normalised, so a driver never repeats a check and bad input never
+reaches a database.
 """
 
 from __future__ import annotations
@@ -10,18 +11,22 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import IO, Any, ClassVar
 
-from ._blobs import DEFAULT_INLINE_LIMIT, check_inline_limit
+from ._blobs import DEFAULT_INLINE_LIMIT, BlobSource, check_inline_limit
 from ._errors import InvalidInput
-from ._results import PendingResult, Result, StoredResult, encode_snapshot
+from ._results import PendingResult, Result, encode_snapshot, store_result
 from ._url import redact, scheme_of
-from ._values import check_result_name, check_snapshot_id, check_user, check_user_id
+from ._values import KeyPath, check_result_name, check_snapshot_id, check_user, check_user_id, describe
+from .storage import BlobOwner, BlobStore, RecordStore, Ref, StoredResult, refs_of
 
 User = dict[str, Any]
 SnapshotSummary = dict[str, Any]
+
+FIELDS_PATH = "_fields"
+"""The name, in the blob store, of a result's fields that were too big for its record."""
 
 
 class Driver(abc.ABC):
@@ -29,12 +34,25 @@ class Driver(abc.ABC):
 
     `url` picks the database; its scheme must be one of the class's `schemes`. Payloads of at most
     `inline_limit` bytes are kept inside the result's record, larger ones in the blob store.
+
+    Why no interleaving of saves and deletes loses a payload, with only single-step atomic
+    primitives: a payload is deleted only by `_retire`, which first condemns it and then checks
+    that it is not in use (pinned, then referenced). A save that reuses a stored payload pins it
+    first and then checks it is alive, and keeps the pin until it has published. If the save saw
+    the payload alive, its pin came before the condemnation, so the retirer's check sees the pin
+    or, once the pin is released, the published reference, and keeps the payload. If the save saw
+    it condemned, it uploads the bytes again. Fresh uploads are known to nobody until published.
+    So no published result ever points at a deleted payload; what a crash leaves behind is only
+    unreferenced payloads, which a listing of the blob store finds.
     """
 
     schemes: ClassVar[tuple[str, ...]]
 
     default_inline_limit: ClassVar[int] = DEFAULT_INLINE_LIMIT
     """The `inline_limit` of a driver given none."""
+
+    record_store: RecordStore
+    blob_store: BlobStore
 
     def __init__(self, url: str, *, inline_limit: int | None = None) -> None:
         if scheme_of(url) not in self.schemes:
@@ -45,42 +63,159 @@ class Driver(abc.ABC):
         self.url = url
         self.inline_limit = check_inline_limit(self.default_inline_limit if inline_limit is None else inline_limit)
 
-    # The contract ------------------------------------------------------------------------------
+    # Saving ------------------------------------------------------------------------------------
 
     def save_user(self, user: object) -> None:
         """Save a user (`user_id` plus JSON-like fields); saving again updates the fields given."""
         user_id, fields = check_user(user)
         with self._native_errors():
-            self._write_user(user_id, fields)
+            self.record_store.write_user(user_id, fields)
 
     def save_snapshot(self, snapshot: object) -> int:
         """Save a snapshot's results (merged with earlier saves of the same user and datetime); return its id."""
         user_id, when, results = encode_snapshot(snapshot)
         with self._native_errors():
-            return self._write_snapshot(user_id, when, results)
+            return self._save(user_id, when, results)
+
+    def _save(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
+        """Number the snapshot, store every result's payloads, then publish the results one by one.
+
+        A failure before publishing publishes nothing; one between two publishes keeps the published
+        results whole. Either way what no published result uses is retired, and so is, after
+        success, what the new versions replaced.
+        """
+        records = self.record_store
+        uploads: list[Ref] = []
+        garbage: list[Ref] = []
+        try:
+            with records.transaction():
+                snapshot_id, created = records.number_snapshot(user_id, when)
+                names = [pending.name for pending in results if pending.blobs]
+                previous = records.stored_results(user_id, snapshot_id, names) if names and not created else {}
+                with self._claimed(previous) as reusable:
+
+                    def upload(source: BlobSource, owner: BlobOwner) -> Ref:
+                        uploads.append(self.blob_store.upload(source, owner))
+                        return uploads[-1]
+
+                    stored: dict[str, StoredResult] = {}
+                    for pending in results:
+                        owner = BlobOwner(user_id, snapshot_id, pending.name, "")
+                        stored[pending.name], redundant = self._store(
+                            pending, reusable.get(pending.name), owner, upload
+                        )
+                        garbage += redundant
+                    for name, version in stored.items():
+                        replaced = records.publish(user_id, snapshot_id, name, version)
+                        garbage += _unused(replaced, version)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error that matters is the first; the rest waits for gc
+                self._retire(uploads + garbage)
+            raise
+        self._retire(garbage)
+        return snapshot_id
+
+    @contextlib.contextmanager
+    def _claimed(self, previous: dict[str, StoredResult]) -> Iterator[dict[str, StoredResult]]:
+        """The previous versions, their payloads pinned until published, less any already condemned."""
+        refs = [ref for version in previous.values() for ref in refs_of(version)]
+        if not refs:
+            yield previous
+            return
+        pin = self.record_store.pin(refs)
+        try:
+            alive = self.blob_store.alive(refs)
+            yield {name: _without_refs(version, alive) for name, version in previous.items()}
+        finally:
+            self.record_store.unpin(pin)
+
+    def _store(
+        self,
+        pending: PendingResult,
+        previous: StoredResult | None,
+        owner: BlobOwner,
+        upload: Callable[[BlobSource, BlobOwner], Ref],
+    ) -> tuple[StoredResult, list[Ref]]:
+        """Write a result's payloads; keep its record within the record store's limit."""
+
+        def upload_at(source: BlobSource, path: KeyPath) -> Ref:
+            return upload(source, BlobOwner(owner.user_id, owner.snapshot_id, owner.result_name, describe(path)))
+
+        limit = self.record_store.record_limit
+        if limit is None:
+            return store_result(pending, previous, self.inline_limit, upload_at)
+        fields = self.record_store.fields_blob(pending.value)
+        assert fields.length is not None
+        inline = sum(s.length for _, s in pending.blobs if s.length is not None and s.length <= self.inline_limit)
+        stored, redundant = store_result(
+            pending, previous, self.inline_limit if fields.length + inline <= limit else 0, upload_at
+        )
+        if fields.length > limit:
+            stored = StoredResult(value={}, blobs=stored["blobs"], body=upload_at(fields, (FIELDS_PATH,)))
+        return stored, redundant
+
+    # Deleting ----------------------------------------------------------------------------------
+
+    def delete_result(self, user_id: object, snapshot_id: object, result_name: object) -> bool:
+        """Delete one result and its payloads; return whether it existed."""
+        user_id, snapshot_id = check_user_id(user_id), check_snapshot_id(snapshot_id)
+        result_name = check_result_name(result_name)
+        with self._native_errors():
+            removed = self.record_store.unpublish_result(user_id, snapshot_id, result_name)
+            return self._retire_results(None if removed is None else [removed])
+
+    def delete_snapshot(self, user_id: object, snapshot_id: object) -> bool:
+        """Delete a snapshot, its results and their payloads; return whether it existed. Its id is
+        never given to another snapshot."""
+        user_id, snapshot_id = check_user_id(user_id), check_snapshot_id(snapshot_id)
+        with self._native_errors():
+            return self._retire_results(self.record_store.unpublish_snapshot(user_id, snapshot_id))
+
+    def delete_user(self, user_id: object) -> bool:
+        """Delete a user with every snapshot, result and payload; return whether it existed."""
+        user_id = check_user_id(user_id)
+        with self._native_errors():
+            return self._retire_results(self.record_store.unpublish_user(user_id))
+
+    def _retire_results(self, removed: list[StoredResult] | None) -> bool:
+        """Retire the payloads of results just unpublished; whether there was anything to remove."""
+        if removed is None:
+            return False
+        self._retire([ref for stored in removed for ref in refs_of(stored)])
+        return True
+
+    def _retire(self, refs: Iterable[Ref]) -> None:
+        """Delete payloads no published result uses: condemn them, then delete those not in use."""
+        refs = list(dict.fromkeys(refs))
+        if refs:
+            self.blob_store.condemn(refs)
+            in_use = self.record_store.in_use(refs)
+            self.blob_store.delete(ref for ref in refs if ref not in in_use)
+
+    # Reading -----------------------------------------------------------------------------------
 
     def get_users(self) -> list[User]:
         """Every user as `{'user_id', 'username'}`, sorted by id (`username` None when unknown)."""
         with self._native_errors():
-            return self._read_users()
+            return self.record_store.users()
 
     def get_user(self, user_id: object) -> User | None:
         """The fields saved for a user (with `user_id`), or None."""
         user_id = check_user_id(user_id)
         with self._native_errors():
-            return self._read_user(user_id)
+            return self.record_store.user(user_id)
 
     def get_snapshots(self, user_id: object) -> list[SnapshotSummary]:
         """A user's snapshots as `{'snapshot_id', 'datetime'}`, sorted by datetime."""
         user_id = check_user_id(user_id)
         with self._native_errors():
-            return self._read_snapshots(user_id)
+            return self.record_store.snapshots(user_id)
 
     def get_snapshot(self, user_id: object, snapshot_id: object) -> SnapshotSummary | None:
         """`{'snapshot_id', 'datetime', 'available_results'}` of one snapshot, or None."""
         user_id, snapshot_id = check_user_id(user_id), check_snapshot_id(snapshot_id)
         with self._native_errors():
-            snapshot = self._read_snapshot(user_id, snapshot_id)
+            snapshot = self.record_store.snapshot(user_id, snapshot_id)
         if snapshot is not None:
             snapshot["available_results"] = sorted(snapshot["available_results"])
         return snapshot
@@ -90,8 +225,17 @@ class Driver(abc.ABC):
         user_id, snapshot_id = check_user_id(user_id), check_snapshot_id(snapshot_id)
         result_name = check_result_name(result_name)
         with self._native_errors():
-            stored = self._read_result(user_id, snapshot_id, result_name)
-        return None if stored is None else Result(stored, self._open_blob_checked)
+            stored = self.record_store.result(user_id, snapshot_id, result_name)
+            if stored is not None and "body" in stored:  # fields too large for the record
+                with self.blob_store.open(stored["body"]) as body:
+                    stored["value"] = self.record_store.read_fields(body.read())
+        return None if stored is None else Result(stored, self._open_blob)
+
+    def _open_blob(self, ref: Any) -> IO[bytes]:
+        with self._native_errors():
+            return self.blob_store.open(ref)
+
+    # Lifetime ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -108,42 +252,21 @@ class Driver(abc.ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.url)!r})"
 
-    # What each driver implements ---------------------------------------------------------------
-
-    def _open_blob_checked(self, ref: Any) -> IO[bytes]:
-        with self._native_errors():
-            return self._open_blob(ref)
-
     @contextlib.contextmanager
     def _native_errors(self) -> Iterator[None]:
         """Translate the database library's errors into the package's; the default lets them pass."""
         yield
 
-    @abc.abstractmethod
-    def _write_user(self, user_id: int, fields: dict[str, Any]) -> None:
-        """Create the user or update the given fields."""
 
-    @abc.abstractmethod
-    def _write_snapshot(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
-        """Create or merge the snapshot, write its payloads, then publish the results atomically."""
+def _unused(replaced: StoredResult | None, version: StoredResult) -> list[Ref]:
+    """Blob-store ids the replaced version of a result used that the new version does not."""
+    if replaced is None:
+        return []
+    kept = set(refs_of(version))
+    return [ref for ref in refs_of(replaced) if ref not in kept]
 
-    @abc.abstractmethod
-    def _read_users(self) -> list[User]: ...
 
-    @abc.abstractmethod
-    def _read_user(self, user_id: int) -> User | None: ...
-
-    @abc.abstractmethod
-    def _read_snapshots(self, user_id: int) -> list[SnapshotSummary]: ...
-
-    @abc.abstractmethod
-    def _read_snapshot(self, user_id: int, snapshot_id: int) -> SnapshotSummary | None:
-        """`{'snapshot_id', 'datetime', 'available_results'}` in any order; the caller sorts the names."""
-
-    @abc.abstractmethod
-    def _read_result(self, user_id: int, snapshot_id: int, result_name: str) -> StoredResult | None:
-        """The stored result, reading the snapshot's record only (never a payload)."""
-
-    @abc.abstractmethod
-    def _open_blob(self, ref: Any) -> IO[bytes]:
-        """A readable, seekable stream over a payload in the blob store; BlobMissing if it is gone."""
+def _without_refs(version: StoredResult, alive: set[Ref]) -> StoredResult:
+    """A previous version with only the payloads that are still alive, so only those are reused."""
+    blobs = [info for info in version["blobs"] if "ref" not in info or info["ref"] in alive]
+    return StoredResult(value=version["value"], blobs=blobs)

@@ -11,18 +11,12 @@ import datetime as dt
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, TypedDict
+from typing import IO, Any
 
 from ._blobs import BlobInfo, BlobReader, BlobSource, as_blob_source, decode
 from ._errors import InvalidInput, InvalidType
 from ._values import KeyPath, check_datetime, check_result_name, check_user_id, describe, normalize_tree
-
-
-class StoredResult(TypedDict):
-    """A result as a driver keeps it."""
-
-    value: dict[str, Any]
-    blobs: list[BlobInfo]
+from .storage import StoredResult
 
 
 @dataclass
@@ -103,14 +97,6 @@ def store_result(
 
 def _same_bytes(prior: BlobInfo, source: BlobSource) -> bool:
     return prior["sha256"] == source.sha256 and prior["kind"] == source.kind and prior["length"] == source.length
-
-
-def unreferenced(before: StoredResult | None, after: StoredResult) -> list[Any]:
-    """Blob-store ids the previous version of a result used that the new one no longer does."""
-    if before is None:
-        return []
-    kept = {info["ref"] for info in after["blobs"] if "ref" in info}
-    return [info["ref"] for info in before["blobs"] if "ref" in info and info["ref"] not in kept]
 
 
 Opener = Callable[[Any], IO[bytes]]

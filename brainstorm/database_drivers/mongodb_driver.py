@@ -4,20 +4,24 @@ Layout (database = the URL's path, default `brainstorm`):
 
 - `users`: one document per user field, `{user_id, field, value}`, unique on (user_id, field); every
   user has the row `field: "user_id"`.
-- `snapshots`: `{user_id, snapshot_id, datetime}`, unique on (user_id, snapshot_id) and on
-  (user_id, datetime).
-- `results`: one document per result, `{user_id, snapshot_id, name, value, blobs}`, unique on
-  (user_id, snapshot_id, name): the result's fields (None where each payload sits) and one
-  description per payload (kind, content type, length, sha256, and the GridFS id or inline bytes).
+- `snapshots`: `{user_id, snapshot_id, datetime, deleted: false}`, unique on (user_id, snapshot_id)
+  and on (user_id, deleted, datetime). A deleted snapshot that was its user's latest stays as a
+  tombstone `{user_id, snapshot_id, deleted: <snapshot_id>}` (no datetime, no data), so its id is never
+  given again.
+- `results`: one document per result, `{user_id, snapshot_id, name, value, blobs, refs}`, unique on
+  (user_id, snapshot_id, name): the result's fields (None where each payload sits), one description
+  per payload (kind, content type, length, sha256, and the GridFS id or inline bytes), and `refs`,
+  every GridFS id it uses (indexed, so a payload's users are found).
+- `pins`: `{_id, refs, at}`, payloads a save is about to publish again (see `Driver`).
 - GridFS bucket `blobs`: payloads above the inline limit, named
   `<user_id>/<snapshot_id>/<result>/<path><.npy|.png|.tiff|.bin>`, with metadata
-  `{content_type, sha256, user_id, snapshot_id, result_name, path, kind}`.
+  `{content_type, contentType, sha256, user_id, snapshot_id, result_name, path, kind}` (and
+  `condemned`, the time a payload was condemned, just before its deletion).
 
-Every write that others may race with is either an insert guarded by a unique index or the
-replacement of one whole document: the driver never relies on a server applying a read-modify-write
-update atomically (FerretDB v1 does not), so concurrent writers lose nothing and ids stay unique.
-Saving uploads payloads first and then publishes the result by writing its one document, so a
-reader never sees a result whose payloads are incomplete.
+Every write that others may race with is an insert guarded by a unique index, the replacement or
+removal of one whole document, or the marking of a payload as condemned (which nothing undoes): the
+driver never relies on a server applying a read-modify-write update atomically (FerretDB v1 does
+not), so concurrent writers lose nothing and ids stay unique.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 
@@ -34,14 +38,14 @@ import pymongo
 from bson.codec_options import TypeDecoder, TypeRegistry
 from bson.int64 import Int64
 from pymongo import errors as mongo_errors
+from pymongo.database import Database
 
 from ._blobs import BYTES, BlobSource, in_memory_source
 from ._driver import Driver, SnapshotSummary, User
 from ._errors import DatabaseUnavailable, InvalidInput
 from ._gridfs import GridFSBucket
-from ._results import PendingResult, StoredResult, Upload, store_result, unreferenced
 from ._url import redact, scrub
-from ._values import KeyPath, describe
+from .storage import BlobOwner, BlobStore, Pin, RecordStore, Ref, StoredBlob, StoredResult, refs_of
 
 DEFAULT_DATABASE = "brainstorm"
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 5000
@@ -57,10 +61,19 @@ saves a lookup per result when a snapshot's results arrive one by one."""
 _WRITE_RETRIES = 10
 INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
     "users": [(("user_id", 1), ("field", 1)), (("field", 1), ("user_id", 1))],
-    "snapshots": [(("user_id", 1), ("snapshot_id", 1)), (("user_id", 1), ("datetime", 1))],
+    "snapshots": [(("user_id", 1), ("snapshot_id", 1)), (("user_id", 1), ("deleted", 1), ("datetime", 1))],
     "results": [(("user_id", 1), ("snapshot_id", 1), ("name", 1))],
 }
-"""The indexes the driver creates (all unique), by collection; every query it sends is served by one."""
+"""The unique indexes the driver creates, by collection; with `LOOKUP_INDEXES`, every query it sends is
+served by one."""
+LOOKUP_INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
+    "results": [(("refs", 1),)],
+    "pins": [(("refs", 1),)],
+}
+"""The other (not unique) indexes the driver creates: who uses a payload."""
+_LIVE = {"deleted": False}
+"""A snapshot that is not a tombstone. Explicit, not a missing field: FerretDB's unique indexes
+(SQLite's) let any number of documents share a missing value, so (user_id, datetime) would not be unique."""
 _T = TypeVar("_T")
 
 
@@ -86,24 +99,20 @@ class MongodbDriver(Driver):
         with self._native_errors():
             self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url, **options)
             database = self._client.get_database(urlsplit(url).path.lstrip("/") or DEFAULT_DATABASE)
-            # Documents decode int64 as int; payload chunks skip that (a type registry slows their decoding 3x).
-            records = database.with_options(
-                codec_options=database.codec_options.with_options(type_registry=TypeRegistry([_Int64AsInt()]))
+            self.record_store: MongoRecords = MongoRecords(database)
+            self.blob_store: GridFSBlobs = GridFSBlobs(
+                GridFSBucket(database[f"{BUCKET}.files"], database[f"{BUCKET}.chunks"])
             )
-            self._users = records["users"]
-            self._snapshots = records["snapshots"]
-            self._results = records["results"]
-            self._bucket = GridFSBucket(database[f"{BUCKET}.files"], database[f"{BUCKET}.chunks"])
-            self._bucket.create_indexes()
-            for collection, keys in INDEXES.items():
-                for key in keys:
-                    database[collection].create_index(list(key), unique=True)
-        self._known_snapshots: dict[tuple[int, dt.datetime], int] = {}
+            self.blob_store.bucket.create_indexes()
+            for indexes, unique in ((INDEXES, True), (LOOKUP_INDEXES, False)):
+                for collection, keys in indexes.items():
+                    for key in keys:
+                        database[collection].create_index(list(key), unique=unique)
 
     @property
-    def database(self) -> pymongo.database.Database[dict[str, Any]]:
+    def database(self) -> Database[dict[str, Any]]:
         """The pymongo database the driver uses (for tools and tests that inspect the layout)."""
-        return self._users.database
+        return self.record_store.database
 
     def close(self) -> None:
         self._client.close()
@@ -125,15 +134,37 @@ class MongodbDriver(Driver):
                 ) from None
             raise
 
+
+class MongoRecords(RecordStore):
+    """Users, snapshots and results as documents; each primitive's atomic unit is one document."""
+
+    record_limit = RESULT_RECORD_LIMIT
+
+    def __init__(self, database: Database[dict[str, Any]]) -> None:
+        # Documents decode int64 as int; payload chunks skip that (a type registry slows their decoding 3x).
+        records = database.with_options(
+            codec_options=database.codec_options.with_options(type_registry=TypeRegistry([_Int64AsInt()]))
+        )
+        self.database = database
+        self._users, self._snapshots, self._results = records["users"], records["snapshots"], records["results"]
+        self._pins = records["pins"]
+        self._known_snapshots: dict[tuple[int, dt.datetime], int] = {}
+
+    def fields_blob(self, value: dict[str, Any]) -> BlobSource:
+        return in_memory_source(BYTES, "application/bson", ".bson", [bson.encode(value)])
+
+    def read_fields(self, data: bytes) -> dict[str, Any]:
+        return bson.decode(data)
+
     # Users -------------------------------------------------------------------------------------
 
-    def _write_user(self, user_id: int, fields: dict[str, Any]) -> None:
+    def write_user(self, user_id: int, fields: dict[str, Any]) -> None:
         """Write one document per field: concurrent saves of other fields are never overwritten."""
         for field, value in {"user_id": user_id, **fields}.items():
             row = {"user_id": user_id, "field": field}
             _retry_duplicate(functools.partial(self._users.replace_one, row, {**row, "value": value}, upsert=True))
 
-    def _read_users(self) -> list[User]:
+    def users(self) -> list[User]:
         users: dict[int, User] = {}
         for row in self._users.find({"field": {"$in": ["user_id", "username"]}}, {"_id": 0}).sort("user_id", 1):
             users.setdefault(row["user_id"], {"user_id": row["user_id"], "username": None})
@@ -141,99 +172,46 @@ class MongodbDriver(Driver):
                 users[row["user_id"]]["username"] = row["value"]
         return list(users.values())
 
-    def _read_user(self, user_id: int) -> User | None:
+    def user(self, user_id: int) -> User | None:
         user = {row["field"]: row["value"] for row in self._users.find({"user_id": user_id}, {"_id": 0})}
-        return user or None
+        return user if "user_id" in user else None
 
     # Snapshots ---------------------------------------------------------------------------------
 
-    def _read_snapshots(self, user_id: int) -> list[SnapshotSummary]:
-        cursor = self._snapshots.find({"user_id": user_id}, {"_id": 0, "snapshot_id": 1, "datetime": 1})
+    def snapshots(self, user_id: int) -> list[SnapshotSummary]:
+        cursor = self._snapshots.find({"user_id": user_id, **_LIVE}, {"_id": 0, "snapshot_id": 1, "datetime": 1})
         return [{"snapshot_id": d["snapshot_id"], "datetime": d["datetime"]} for d in cursor.sort("datetime", 1)]
 
-    def _read_snapshot(self, user_id: int, snapshot_id: int) -> SnapshotSummary | None:
+    def snapshot(self, user_id: int, snapshot_id: int) -> SnapshotSummary | None:
         key = {"user_id": user_id, "snapshot_id": snapshot_id}
-        doc = self._snapshots.find_one(key, {"_id": 0, "datetime": 1})
-        if doc is None:
+        doc = self._snapshots.find_one(key, {"_id": 0, "datetime": 1, "deleted": 1})
+        if doc is None or doc["deleted"] is not False:
             return None
         names = [row["name"] for row in self._results.find(key, {"_id": 0, "name": 1})]
         return {"snapshot_id": snapshot_id, "datetime": doc["datetime"], "available_results": names}
 
-    def _read_result(self, user_id: int, snapshot_id: int, result_name: str) -> StoredResult | None:
-        record = self._results.find_one({"user_id": user_id, "snapshot_id": snapshot_id, "name": result_name})
-        if record is not None and "body" in record:  # fields too large for the document: in GridFS
-            with self._open_blob(record["body"]) as body:
-                record["value"] = bson.decode(body.read())
-        return cast(StoredResult | None, record)
-
-    def _write_snapshot(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
-        """Upload every payload of the call, then publish each result by writing its document.
-
-        A failure before publishing (a broken stream, a lost server) deletes what was uploaded and
-        publishes nothing; one between two publishes keeps the published results whole and deletes
-        only the uploads of the others. Afterwards the payloads the replaced results no longer use
-        are deleted. The stored versions are read first only for results with payloads (identical
-        bytes are reused, not uploaded again); every replace returns the document it replaced,
-        which says what became unused.
-        """
-        snapshot_id, created = self._snapshot_id(user_id, when)
-        if not results:
-            return snapshot_id
-        key = {"user_id": user_id, "snapshot_id": snapshot_id}
-        with_payloads = [pending.name for pending in results if pending.blobs]
-        previous = self._stored_results(key, with_payloads) if with_payloads and not created else {}
-        uploaded: dict[str, list[Any]] = {pending.name: [] for pending in results}
-        stored: dict[str, dict[str, Any]] = {}
-        replaced: dict[str, dict[str, Any] | None] = {}
-        redundant: list[Any] = []
-        try:
-            for pending in results:
-
-                def upload(source: BlobSource, path: KeyPath, name: str = pending.name) -> Any:
-                    uploaded[name].append(self._upload(source, user_id, snapshot_id, name, path))
-                    return uploaded[name][-1]
-
-                stored[pending.name], extra = self._fit(pending, previous.get(pending.name), upload)
-                redundant += extra
-            for name, doc in stored.items():
-                replaced[name] = self._publish({**key, "name": name}, doc)
-        finally:  # after a failure too: what no published result uses is deleted
-            unpublished = [ref for name, refs in uploaded.items() if name not in replaced for ref in refs]
-            self._delete_blobs(unpublished + redundant + _unused(replaced, stored))
-        return snapshot_id
-
-    def _publish(self, row: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
-        """Write a result's one document; return the document it replaced, if any."""
-        replace = functools.partial(self._results.find_one_and_replace, row, {**row, **doc}, upsert=True)
-        return _retry_duplicate(replace)
-
-    def _stored_results(self, key: dict[str, Any], names: list[str]) -> dict[str, StoredResult]:
-        """The stored versions of these results, to reuse identical payloads and delete replaced ones."""
-        return {doc["name"]: cast(StoredResult, doc) for doc in self._results.find({**key, "name": {"$in": names}})}
-
-    def _snapshot_id(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
-        """The id of the user's snapshot at `when`, creating it if needed; and whether it was created.
-
-        A new snapshot takes the user's highest id + 1, inserted under the unique indexes: a writer
-        that loses a race for that id tries the next one, and one that loses the race to create the
-        same snapshot takes the winner's id.
-        """
+    def number_snapshot(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
+        """A new snapshot takes the user's highest id (tombstones included) + 1, inserted under the
+        unique indexes: a writer that loses a race for that id tries the next one, and one that loses
+        the race to create the same snapshot takes the winner's id. A user without live snapshots is
+        (re)created after its new snapshot is."""
         if (known := self._known_snapshots.get((user_id, when))) is not None:
             return known, False
         for _ in range(_WRITE_RETRIES):
             latest = self._snapshots.find_one({"user_id": user_id}, {"_id": 0}, sort=[("snapshot_id", -1)])
-            if latest is not None and latest["datetime"] == when:
+            if latest is not None and latest.get("datetime") == when and latest["deleted"] is False:
                 return self._remember(user_id, when, latest["snapshot_id"]), False
-            if latest is None:
-                self._write_user(user_id, {})  # the user's first snapshot creates the user
             snapshot_id = (latest["snapshot_id"] if latest else 0) + 1
             try:
-                self._snapshots.insert_one({"user_id": user_id, "snapshot_id": snapshot_id, "datetime": when})
-                return self._remember(user_id, when, snapshot_id), True
+                self._snapshots.insert_one({"user_id": user_id, "snapshot_id": snapshot_id, "datetime": when, **_LIVE})
             except mongo_errors.DuplicateKeyError:
-                existing = self._snapshots.find_one({"user_id": user_id, "datetime": when}, {"_id": 0})
+                existing = self._snapshots.find_one({"user_id": user_id, **_LIVE, "datetime": when}, {"_id": 0})
                 if existing is not None:
                     return self._remember(user_id, when, existing["snapshot_id"]), False
+                continue
+            if latest is None or latest["deleted"] is not False:
+                self.write_user(user_id, {})  # the user's first snapshot (or first since it was deleted)
+            return self._remember(user_id, when, snapshot_id), True
         raise DatabaseUnavailable(f"too many concurrent writers for user {user_id}; could not number the snapshot")
 
     def _remember(self, user_id: int, when: dt.datetime, snapshot_id: int) -> int:
@@ -242,43 +220,119 @@ class MongodbDriver(Driver):
         self._known_snapshots[user_id, when] = snapshot_id
         return snapshot_id
 
-    def _fit(
-        self, pending: PendingResult, previous: StoredResult | None, upload: Upload
-    ) -> tuple[dict[str, Any], list[Any]]:
-        """Store a result so that its document stays under RESULT_RECORD_LIMIT."""
-        fields = bson.encode(pending.value)
-        inline = sum(s.length for _, s in pending.blobs if s.length is not None and s.length <= self.inline_limit)
-        limit = self.inline_limit if len(fields) + inline <= RESULT_RECORD_LIMIT else 0
-        stored, redundant = store_result(pending, previous, limit, upload)
-        if len(fields) <= RESULT_RECORD_LIMIT:
-            return dict(stored), redundant
-        body = in_memory_source(BYTES, "application/bson", ".bson", [fields])
-        return {"value": {}, "blobs": stored["blobs"], "body": upload(body, ("_fields",))}, redundant
+    # Results -----------------------------------------------------------------------------------
 
-    # Blobs -------------------------------------------------------------------------------------
+    def result(self, user_id: int, snapshot_id: int, name: str) -> StoredResult | None:
+        record = self._results.find_one({"user_id": user_id, "snapshot_id": snapshot_id, "name": name})
+        return cast(StoredResult | None, record)
 
-    def _upload(self, source: BlobSource, user_id: int, snapshot_id: int, result_name: str, path: KeyPath) -> Any:
+    def stored_results(self, user_id: int, snapshot_id: int, names: list[str]) -> dict[str, StoredResult]:
+        found = self._results.find({"user_id": user_id, "snapshot_id": snapshot_id, "name": {"$in": names}})
+        return {doc["name"]: cast(StoredResult, doc) for doc in found}
+
+    def publish(self, user_id: int, snapshot_id: int, name: str, stored: StoredResult) -> StoredResult | None:
+        """One `findAndModify`, which returns the document it replaced."""
+        row = {"user_id": user_id, "snapshot_id": snapshot_id, "name": name}
+        doc = {**row, **stored, "refs": refs_of(stored)}
+        return cast(
+            StoredResult | None,
+            _retry_duplicate(functools.partial(self._results.find_one_and_replace, row, doc, upsert=True)),
+        )
+
+    def unpublish_result(self, user_id: int, snapshot_id: int, name: str) -> StoredResult | None:
+        row = {"user_id": user_id, "snapshot_id": snapshot_id, "name": name}
+        return cast(StoredResult | None, self._results.find_one_and_delete(row))
+
+    def unpublish_snapshot(self, user_id: int, snapshot_id: int) -> list[StoredResult] | None:
+        """Turn the snapshot into a tombstone (one document: it leaves every listing at once), remove
+        its results, and drop the tombstone unless it holds the user's highest id."""
+        key = {"user_id": user_id, "snapshot_id": snapshot_id}
+        before = self._snapshots.find_one_and_replace(key, {**key, "deleted": snapshot_id})
+        if before is None or before["deleted"] is not False:
+            return None
+        removed = [cast(StoredResult, doc) for doc in self._results.find(key)]
+        self._results.delete_many(key)
+        self._known_snapshots = {k: v for k, v in self._known_snapshots.items() if k[0] != user_id or v != snapshot_id}
+        latest = self._snapshots.find_one(
+            {"user_id": user_id}, {"_id": 0, "snapshot_id": 1}, sort=[("snapshot_id", -1)]
+        )
+        if latest is not None and latest["snapshot_id"] > snapshot_id:
+            self._snapshots.delete_one(key)
+        return removed
+
+    def unpublish_user(self, user_id: int) -> list[StoredResult] | None:
+        """Remove the user's fields (it leaves `get_users` and `get_user` at once), then its snapshots
+        one by one, newest last, so the tombstone kept is the one with the highest id."""
+        existed = self._users.delete_many({"user_id": user_id}).deleted_count > 0
+        removed: list[StoredResult] = []
+        live = self._snapshots.find({"user_id": user_id, **_LIVE}, {"_id": 0, "snapshot_id": 1})
+        for snapshot_id in sorted(doc["snapshot_id"] for doc in live):
+            results = self.unpublish_snapshot(user_id, snapshot_id)
+            if results is not None:
+                existed = True
+                removed += results
+        return removed if existed else None
+
+    # Payload safety ----------------------------------------------------------------------------
+
+    def pin(self, refs: list[Ref]) -> Pin:
+        return self._pins.insert_one({"refs": refs, "at": _now()}).inserted_id
+
+    def unpin(self, pin: Pin) -> None:
+        self._pins.delete_one({"_id": pin})
+
+    def in_use(self, refs: list[Ref]) -> set[Ref]:
+        wanted = set(refs)
+        pinned = self._pins.find({"refs": {"$in": refs}}, {"_id": 0, "refs": 1})
+        used = {ref for doc in pinned for ref in doc["refs"] if ref in wanted}
+        referenced = self._results.find({"refs": {"$in": refs}}, {"_id": 0, "refs": 1})
+        return used | {ref for doc in referenced for ref in doc["refs"] if ref in wanted}
+
+
+class GridFSBlobs(BlobStore):
+    """Payloads as GridFS files (standard layout), each named after its owner."""
+
+    def __init__(self, bucket: GridFSBucket) -> None:
+        self.bucket = bucket
+
+    def upload(self, source: BlobSource, owner: BlobOwner) -> Any:
         metadata = {
-            "user_id": user_id,
-            "snapshot_id": snapshot_id,
-            "result_name": result_name,
-            "path": describe(path),
+            "user_id": owner.user_id,
+            "snapshot_id": owner.snapshot_id,
+            "result_name": owner.result_name,
+            "path": owner.path,
             "kind": source.kind,
             "content_type": source.content_type,
+            "contentType": source.content_type,  # where mongofiles and other drivers look
         }
 
         def pieces() -> Iterator[bytes | memoryview]:
             yield from source.chunks()
             metadata["sha256"] = source.sha256  # learnt as the pieces went by
 
-        filename = f"{user_id}/{snapshot_id}/{result_name}/{describe(path)}{source.extension}"
-        return self._bucket.upload(pieces(), filename, metadata)
+        filename = f"{owner.user_id}/{owner.snapshot_id}/{owner.result_name}/{owner.path}{source.extension}"
+        return self.bucket.upload(pieces(), filename, metadata)
 
-    def _open_blob(self, ref: Any) -> IO[bytes]:
-        return self._bucket.open(ref)  # type: ignore[return-value]
+    def open(self, ref: Ref) -> IO[bytes]:
+        return self.bucket.open(ref)  # type: ignore[return-value]
 
-    def _delete_blobs(self, refs: list[Any]) -> None:
-        self._bucket.delete(refs)
+    def condemn(self, refs: list[Ref]) -> None:
+        self.bucket.files.update_many({"_id": {"$in": refs}}, {"$set": {"metadata.condemned": _now()}})
+
+    def alive(self, refs: list[Ref]) -> set[Ref]:
+        found = self.bucket.files.find({"_id": {"$in": refs}}, {"metadata.condemned": 1})
+        return {doc["_id"] for doc in found if "condemned" not in doc.get("metadata", {})}
+
+    def delete(self, refs: Iterable[Ref]) -> None:
+        self.bucket.delete(list(refs))
+
+    def list(self) -> Iterator[StoredBlob]:
+        for doc in self.bucket.files.find({}, {"length": 1, "uploadDate": 1}):
+            yield StoredBlob(doc["_id"], doc["length"], doc["uploadDate"])
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _retry_duplicate(operation: Callable[[], _T]) -> _T:
@@ -296,18 +350,3 @@ class _Int64AsInt(TypeDecoder):
 
     def transform_bson(self, value: Any) -> int:
         return int(value)
-
-
-def _unused(replaced: dict[str, dict[str, Any] | None], stored: dict[str, dict[str, Any]]) -> list[Any]:
-    """GridFS ids that the published results' previous versions used and the new versions do not."""
-    return [ref for name, before in replaced.items() for ref in _unreferenced(before, stored[name])]
-
-
-def _unreferenced(before: dict[str, Any] | None, after: dict[str, Any]) -> list[Any]:
-    """GridFS ids the previous version of a result used (payloads and spilled fields) that are now unused."""
-    if before is None:
-        return []
-    garbage = unreferenced(before, after)  # type: ignore[arg-type]
-    if "body" in before:
-        garbage.append(before["body"])
-    return garbage

@@ -10,9 +10,11 @@ they are written and read at the disk's speed with bounded memory, whatever thei
 `save_snapshot` is one SQLite transaction: payload files are written first, under the write lock,
 and only the commit makes them part of a result, so a writer killed at any moment leaves no result
 half-visible and no file corrupt (a payload file it had not committed is overwritten by the next
-save, which gets the same id). Files of replaced results are listed in the `trash` table in the same
-transaction and deleted after the commit (or when the database is next opened). Readers (WAL mode)
-never wait for writers; writers of several processes take turns.
+save, which gets the same id). After the commit, payloads the save replaced are retired (`Driver`):
+their rows go and their files are listed in the `trash` table in one transaction, and the files are
+deleted after it (or when the database is next opened). Deletes work the same way: the records go in
+one transaction, then the payloads. Readers (WAL mode) never wait for writers; writers of several
+processes take turns.
 
 How big it can grow: the SQLite file holds only fields and descriptions (SQLite allows 281 TB); the
 payloads take their own size on disk, one file each.
@@ -31,7 +33,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -39,13 +41,13 @@ from urllib.parse import parse_qsl, urlsplit
 from ._blobs import BlobSource
 from ._driver import Driver, SnapshotSummary, User
 from ._errors import BlobMissing, DatabaseUnavailable, DriverUnavailable, InvalidInput
-from ._results import PendingResult, StoredResult, store_result, unreferenced
 from ._url import redact
-from ._values import KeyPath, check_datetime, datetime_to_millis, describe
+from ._values import check_datetime, datetime_to_millis
+from .storage import BlobOwner, BlobStore, Pin, RecordStore, Ref, StoredBlob, StoredResult
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 MINIMUM_SQLITE = (3, 35)  # for RETURNING
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Kept in the file's `PRAGMA user_version`."""
 
 _SCHEMA = """
@@ -53,6 +55,10 @@ CREATE TABLE IF NOT EXISTS users (
     user_id INTEGER PRIMARY KEY,
     fields TEXT NOT NULL,                       -- JSON
     last_snapshot_id INTEGER NOT NULL DEFAULT 0 -- numbers the user's snapshots
+);
+CREATE TABLE IF NOT EXISTS deleted_users (
+    user_id INTEGER PRIMARY KEY,
+    last_snapshot_id INTEGER NOT NULL           -- a user saved again goes on from here: ids are never reused
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     user_id INTEGER NOT NULL,
@@ -70,19 +76,28 @@ CREATE TABLE IF NOT EXISTS results (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (
     blob_id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a file name never means two payloads
-    user_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,                   -- the result that uploaded it: the only one that can use it
     snapshot_id INTEGER NOT NULL,
     result_name TEXT NOT NULL,
     path TEXT NOT NULL,
     kind TEXT NOT NULL,
     content_type TEXT NOT NULL,
     length INTEGER,
-    sha256 TEXT
+    sha256 TEXT,
+    uploaded INTEGER,                           -- milliseconds since the epoch, UTC
+    condemned INTEGER NOT NULL DEFAULT 0        -- about to be deleted: never reused
 );
 CREATE TABLE IF NOT EXISTS trash (
     blob_id INTEGER PRIMARY KEY                 -- payload files to delete once their removal committed
 );
 """
+_MIGRATIONS = {
+    2: [
+        "ALTER TABLE blobs ADD COLUMN uploaded INTEGER",
+        "ALTER TABLE blobs ADD COLUMN condemned INTEGER NOT NULL DEFAULT 0",
+    ]
+}
+"""Statements that bring a file of an older schema version up to date (new tables come from _SCHEMA)."""
 
 
 class SqliteDriver(Driver):
@@ -100,17 +115,11 @@ class SqliteDriver(Driver):
             )
         self.path, timeout = _parse_url(url)
         self.blob_directory = self._blob_directory()
-        self._blob_prefix = f"{self.blob_directory}{os.sep}"
-        self._made_directories: set[str] = set()
-        self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA foreign_keys = ON")
-            if self.path != ":memory:":
-                self._enable_wal(timeout)
-                self._db.execute("PRAGMA synchronous = NORMAL")  # with WAL: safe against a killed process
-            self._create_schema()
-            self._empty_trash()
+            self._db = _Database(self.path, timeout)
+            self.record_store: SqliteRecords = SqliteRecords(self._db)
+            self.blob_store: SqliteBlobs = SqliteBlobs(self._db, self.blob_directory)
+            self.blob_store.empty_trash()
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from None
 
@@ -122,31 +131,8 @@ class SqliteDriver(Driver):
             return directory
         return Path(f"{self.path}-blobs")
 
-    def _enable_wal(self, timeout: float) -> None:
-        """Switch to WAL mode. Switching needs the file to itself and SQLite does not wait for that
-        (no busy handler), so when another process opens the same new file at once, try again."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-
-    def _create_schema(self) -> None:
-        """Create the tables once; an up-to-date file is opened without taking the write lock."""
-        if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-            return
-        with self._transaction() as db:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
         if self.path == ":memory:":
             shutil.rmtree(self.blob_directory, ignore_errors=True)
 
@@ -157,62 +143,156 @@ class SqliteDriver(Driver):
         except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:  # locked too long, closed, unreadable
             raise DatabaseUnavailable(f"SQLite database {self.path!r}: {exc}") from None
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; taking the write lock up front means it never fails half-way on a busy database."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
-    def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+class _Database:
+    """One connection shared by the two stores, with re-entrant write transactions."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0  # how many transaction() blocks are open: only the outermost commits
+        self.connection = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        self.connection.execute("PRAGMA foreign_keys = ON")
+        if path != ":memory:":
+            self._enable_wal(timeout)
+            self.connection.execute("PRAGMA synchronous = NORMAL")  # with WAL: safe against a killed process
+        self._create_schema()
+
+    def _enable_wal(self, timeout: float) -> None:
+        """Switch to WAL mode. Switching needs the file to itself and SQLite does not wait for that
+        (no busy handler), so when another process opens the same new file at once, try again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _create_schema(self) -> None:
+        """Create or update the tables; an up-to-date file is opened without taking the write lock."""
+        version = self.connection.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction() as db:
+            for statement in _MIGRATIONS.get(db.execute("PRAGMA user_version").fetchone()[0], []):
+                db.execute(statement)
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, joined by any nested one; taking the write lock up front means it
+        never fails half-way on a busy database."""
         with self._lock:
-            return self._db.execute(sql, parameters).fetchall()
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.connection
+                finally:
+                    self._depth -= 1
+                return
+            self.connection.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self.connection
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
+            self.connection.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction (a consistent view without the write lock), or the open transaction."""
+        with self._lock:
+            if self._depth:
+                yield self.connection
+                return
+            self.connection.execute("BEGIN")
+            try:
+                yield self.connection
+            finally:
+                self.connection.execute("COMMIT")
+
+    def query(self, sql: str, parameters: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.connection.execute(sql, tuple(parameters)).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self.connection.close()
+
+
+class SqliteRecords(RecordStore):
+    """Users, snapshots and results in SQLite tables; every primitive is one transaction (or joins
+    the caller's `transaction()`, so a whole save is one)."""
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        return self._db.transaction()
 
     # Users -------------------------------------------------------------------------------------
 
-    def _write_user(self, user_id: int, fields: dict[str, Any]) -> None:
-        with self._transaction() as db:
+    def write_user(self, user_id: int, fields: dict[str, Any]) -> None:
+        with self._db.transaction() as db:
             row = db.execute("SELECT fields FROM users WHERE user_id = ?", (user_id,)).fetchone()
             merged = {**(_loads(row[0]) if row else {}), **fields}
             db.execute(
-                "INSERT INTO users (user_id, fields) VALUES (?, ?) "
+                f"INSERT INTO users (user_id, fields, last_snapshot_id) VALUES (?, ?, {_LAST_DELETED_ID}) "
                 "ON CONFLICT (user_id) DO UPDATE SET fields = excluded.fields",
-                (user_id, _dumps(merged)),
+                (user_id, _dumps(merged), user_id),
             )
 
-    def _read_users(self) -> list[User]:
-        rows = self._query("SELECT user_id, json_extract(fields, '$.username') FROM users ORDER BY user_id", ())
+    def users(self) -> list[User]:
+        rows = self._db.query("SELECT user_id, json_extract(fields, '$.username') FROM users ORDER BY user_id")
         return [{"user_id": user_id, "username": username} for user_id, username in rows]
 
-    def _read_user(self, user_id: int) -> User | None:
-        rows = self._query("SELECT fields FROM users WHERE user_id = ?", (user_id,))
+    def user(self, user_id: int) -> User | None:
+        rows = self._db.query("SELECT fields FROM users WHERE user_id = ?", (user_id,))
         return {"user_id": user_id, **_loads(rows[0][0])} if rows else None
 
     # Snapshots ---------------------------------------------------------------------------------
 
-    def _read_snapshots(self, user_id: int) -> list[SnapshotSummary]:
-        rows = self._query(
+    def number_snapshot(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
+        millis = datetime_to_millis(when)
+        with self._db.transaction() as db:
+            row = db.execute(
+                "SELECT snapshot_id FROM snapshots WHERE user_id = ? AND datetime = ?", (user_id, millis)
+            ).fetchone()
+            if row is not None:
+                return int(row[0]), False
+            (snapshot_id,) = db.execute(
+                f"INSERT INTO users (user_id, fields, last_snapshot_id) VALUES (?, '{{}}', {_LAST_DELETED_ID} + 1) "
+                "ON CONFLICT (user_id) DO UPDATE SET last_snapshot_id = last_snapshot_id + 1 "
+                "RETURNING last_snapshot_id",
+                (user_id, user_id),
+            ).fetchone()
+            db.execute(
+                "INSERT INTO snapshots (user_id, snapshot_id, datetime) VALUES (?, ?, ?)",
+                (user_id, snapshot_id, millis),
+            )
+            return int(snapshot_id), True
+
+    def snapshots(self, user_id: int) -> list[SnapshotSummary]:
+        rows = self._db.query(
             "SELECT snapshot_id, datetime FROM snapshots WHERE user_id = ? ORDER BY datetime", (user_id,)
         )
         return [{"snapshot_id": snapshot_id, "datetime": check_datetime(ms)} for snapshot_id, ms in rows]
 
-    def _read_snapshot(self, user_id: int, snapshot_id: int) -> SnapshotSummary | None:
-        with self._lock:  # one read transaction, so the names match the snapshot
-            self._db.execute("BEGIN")
-            try:
-                row = self._db.execute(
-                    "SELECT datetime FROM snapshots WHERE user_id = ? AND snapshot_id = ?", (user_id, snapshot_id)
-                ).fetchone()
-                names = self._db.execute(
-                    "SELECT name FROM results WHERE user_id = ? AND snapshot_id = ?", (user_id, snapshot_id)
-                ).fetchall()
-            finally:
-                self._db.execute("COMMIT")
+    def snapshot(self, user_id: int, snapshot_id: int) -> SnapshotSummary | None:
+        with self._db.reading() as db:  # one transaction, so the names match the snapshot
+            row = db.execute(
+                "SELECT datetime FROM snapshots WHERE user_id = ? AND snapshot_id = ?", (user_id, snapshot_id)
+            ).fetchone()
+            names = db.execute(
+                "SELECT name FROM results WHERE user_id = ? AND snapshot_id = ?", (user_id, snapshot_id)
+            ).fetchall()
         if row is None:
             return None
         return {
@@ -221,133 +301,172 @@ class SqliteDriver(Driver):
             "available_results": [n for (n,) in names],
         }
 
-    def _read_result(self, user_id: int, snapshot_id: int, result_name: str) -> StoredResult | None:
-        rows = self._query(
-            "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?",
-            (user_id, snapshot_id, result_name),
+    # Results -----------------------------------------------------------------------------------
+
+    def result(self, user_id: int, snapshot_id: int, name: str) -> StoredResult | None:
+        rows = self._db.query(_SELECT_RECORD, (user_id, snapshot_id, name))
+        return _loads(rows[0][0]) if rows else None
+
+    def stored_results(self, user_id: int, snapshot_id: int, names: list[str]) -> dict[str, StoredResult]:
+        marks = ", ".join("?" * len(names))
+        rows = self._db.query(
+            f"SELECT name, record FROM results WHERE user_id = ? AND snapshot_id = ? AND name IN ({marks})",
+            (user_id, snapshot_id, *names),
+        )
+        return {name: _loads(record) for name, record in rows}
+
+    def publish(self, user_id: int, snapshot_id: int, name: str, stored: StoredResult) -> StoredResult | None:
+        with self._db.transaction() as db:
+            row = db.execute(_SELECT_RECORD, (user_id, snapshot_id, name)).fetchone()
+            db.execute(
+                "INSERT INTO results (user_id, snapshot_id, name, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id, snapshot_id, name) DO UPDATE SET record = excluded.record",
+                (user_id, snapshot_id, name, _dumps(stored)),
+            )
+        return _loads(row[0]) if row else None
+
+    def unpublish_result(self, user_id: int, snapshot_id: int, name: str) -> StoredResult | None:
+        rows = self._db.query(
+            "DELETE FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ? RETURNING record",
+            (user_id, snapshot_id, name),
         )
         return _loads(rows[0][0]) if rows else None
 
-    def _write_snapshot(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
-        millis = datetime_to_millis(when)
-        written: list[int] = []
-        trashed = 0
-        try:
-            with self._transaction() as db:
-                row = db.execute(
-                    "SELECT snapshot_id FROM snapshots WHERE user_id = ? AND datetime = ?", (user_id, millis)
-                ).fetchone()
-                snapshot_id = row[0] if row else self._new_snapshot(db, user_id, millis)
-                for pending in results:
-                    trashed += self._write_result(db, user_id, snapshot_id, pending, written, merging=row is not None)
-        except BaseException:
-            for blob_id in written:  # the transaction that would have owned them was rolled back
-                _remove(self._blob_file(blob_id))
-            raise
-        if trashed:
-            self._empty_trash()
-        return int(snapshot_id)
+    def unpublish_snapshot(self, user_id: int, snapshot_id: int) -> list[StoredResult] | None:
+        with self._db.transaction() as db:
+            if not db.execute(
+                "DELETE FROM snapshots WHERE user_id = ? AND snapshot_id = ? RETURNING 1", (user_id, snapshot_id)
+            ).fetchall():
+                return None
+            rows = db.execute(
+                "DELETE FROM results WHERE user_id = ? AND snapshot_id = ? RETURNING record", (user_id, snapshot_id)
+            ).fetchall()
+        return [_loads(record) for (record,) in rows]
 
-    @staticmethod
-    def _new_snapshot(db: sqlite3.Connection, user_id: int, millis: int) -> int:
-        (snapshot_id,) = db.execute(
-            "INSERT INTO users (user_id, fields, last_snapshot_id) VALUES (?, '{}', 1) "
-            "ON CONFLICT (user_id) DO UPDATE SET last_snapshot_id = last_snapshot_id + 1 RETURNING last_snapshot_id",
-            (user_id,),
-        ).fetchone()
-        db.execute(
-            "INSERT INTO snapshots (user_id, snapshot_id, datetime) VALUES (?, ?, ?)", (user_id, snapshot_id, millis)
+    def unpublish_user(self, user_id: int) -> list[StoredResult] | None:
+        with self._db.transaction() as db:
+            user = db.execute("DELETE FROM users WHERE user_id = ? RETURNING last_snapshot_id", (user_id,)).fetchone()
+            if user is None:
+                return None
+            if user[0]:
+                db.execute(
+                    "INSERT OR REPLACE INTO deleted_users (user_id, last_snapshot_id) VALUES (?, ?)", (user_id, user[0])
+                )
+            db.execute("DELETE FROM snapshots WHERE user_id = ?", (user_id,))
+            rows = db.execute("DELETE FROM results WHERE user_id = ? RETURNING record", (user_id,)).fetchall()
+        return [_loads(record) for (record,) in rows]
+
+    # Payload safety ----------------------------------------------------------------------------
+
+    def pin(self, refs: list[Ref]) -> Pin:
+        """Nothing to write: a save pins only inside its transaction, which no retirement interleaves."""
+        return None
+
+    def unpin(self, pin: Pin) -> None:
+        """Nothing to release (see `pin`)."""
+
+    def in_use(self, refs: list[Ref]) -> set[Ref]:
+        """Payloads referenced by their owner's published version (only the result that uploaded a
+        payload ever reuses it, so no other result can reference it)."""
+        marks = ", ".join("?" * len(refs))
+        rows = self._db.query(
+            f"SELECT b.blob_id FROM blobs b WHERE b.blob_id IN ({marks}) AND EXISTS ("
+            "SELECT 1 FROM results r, json_each(r.record, '$.blobs') j "
+            "WHERE r.user_id = b.user_id AND r.snapshot_id = b.snapshot_id AND r.name = b.result_name "
+            "AND json_extract(j.value, '$.ref') = b.blob_id)",
+            refs,
         )
-        return int(snapshot_id)
+        return {blob_id for (blob_id,) in rows}
 
-    def _write_result(
-        self,
-        db: sqlite3.Connection,
-        user_id: int,
-        snapshot_id: int,
-        pending: PendingResult,
-        written: list[int],
-        *,
-        merging: bool,
-    ) -> int:
-        """Write one result (its new payload files are added to `written`); return how many payloads it trashed.
 
-        Only a snapshot that existed before (`merging`) can hold a previous version of the result.
-        """
-        previous: StoredResult | None = None
-        if merging:
-            row = db.execute(
-                "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?",
-                (user_id, snapshot_id, pending.name),
+class SqliteBlobs(BlobStore):
+    """Payloads as plain files `<directory>/<xx>/<blob id>`, described by rows of the `blobs` table."""
+
+    def __init__(self, db: _Database, directory: Path) -> None:
+        self._db = db
+        self._prefix = f"{directory}{os.sep}"
+        self._made_directories: set[str] = set()
+
+    def upload(self, source: BlobSource, owner: BlobOwner) -> int:
+        """Write one payload to its file, under the write lock (inside the caller's transaction when
+        there is one, so the row and the file become part of a result at its commit)."""
+        with self._db.transaction() as db:
+            (blob_id,) = db.execute(
+                "INSERT INTO blobs (user_id, snapshot_id, result_name, path, kind, content_type) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING blob_id",
+                (owner.user_id, owner.snapshot_id, owner.result_name, owner.path, source.kind, source.content_type),
             ).fetchone()
-            previous = _loads(row[0]) if row else None
-
-        def upload(source: BlobSource, path: KeyPath) -> int:
-            written.append(self._upload(db, source, user_id, snapshot_id, pending.name, path))
-            return written[-1]
-
-        stored, redundant = store_result(pending, previous, self.inline_limit, upload)
-        db.execute(
-            "INSERT INTO results (user_id, snapshot_id, name, record) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (user_id, snapshot_id, name) DO UPDATE SET record = excluded.record",
-            (user_id, snapshot_id, pending.name, _dumps(stored)),
-        )
-        garbage = [(ref,) for ref in redundant + unreferenced(previous, stored)]
-        if garbage:
-            db.executemany("INSERT OR IGNORE INTO trash (blob_id) VALUES (?)", garbage)
-            db.executemany("DELETE FROM blobs WHERE blob_id = ?", garbage)
-        return len(garbage)
-
-    # Blobs -------------------------------------------------------------------------------------
-
-    def _upload(
-        self,
-        db: sqlite3.Connection,
-        source: BlobSource,
-        user_id: int,
-        snapshot_id: int,
-        result_name: str,
-        path: KeyPath,
-    ) -> int:
-        """Write one payload to its file (inside the caller's transaction, under the write lock); return its id."""
-        (blob_id,) = db.execute(
-            "INSERT INTO blobs (user_id, snapshot_id, result_name, path, kind, content_type) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING blob_id",
-            (user_id, snapshot_id, result_name, describe(path), source.kind, source.content_type),
-        ).fetchone()
-        file = self._blob_file(blob_id)
-        directory = os.path.dirname(file)
-        if directory not in self._made_directories:
-            os.makedirs(directory, exist_ok=True)
-            self._made_directories.add(directory)
-        try:
-            with open(file, "wb") as out:  # truncates what a killed writer may have left under this id
-                for chunk in source.chunks(hash_alongside=True):  # file writes release the GIL
-                    out.write(chunk)
-        except BaseException:
-            _remove(file)
-            raise
-        db.execute("UPDATE blobs SET length = ?, sha256 = ? WHERE blob_id = ?", (source.length, source.sha256, blob_id))
+            file = self._file(blob_id)
+            directory = os.path.dirname(file)
+            if directory not in self._made_directories:
+                os.makedirs(directory, exist_ok=True)
+                self._made_directories.add(directory)
+            try:
+                with open(file, "wb") as out:  # truncates what a killed writer may have left under this id
+                    for chunk in source.chunks(hash_alongside=True):  # file writes release the GIL
+                        out.write(chunk)
+            except BaseException:
+                _remove(file)
+                raise
+            db.execute(
+                "UPDATE blobs SET length = ?, sha256 = ?, uploaded = ? WHERE blob_id = ?",
+                (source.length, source.sha256, datetime_to_millis(_now()), blob_id),
+            )
         return int(blob_id)
 
-    def _open_blob(self, ref: Any) -> IO[bytes]:
+    def open(self, ref: Ref) -> IO[bytes]:
         try:
-            return open(self._blob_file(ref), "rb")
+            return open(self._file(ref), "rb")
         except FileNotFoundError:
-            raise BlobMissing(f"payload file {self._blob_file(ref)} is missing") from None
+            raise BlobMissing(f"payload file {self._file(ref)} is missing") from None
 
-    def _blob_file(self, blob_id: int) -> str:
-        """The payload's file (a plain string: payload I/O is on the hot path, and pathlib is not free)."""
-        return f"{self._blob_prefix}{blob_id % 256:02x}{os.sep}{blob_id}"
+    def condemn(self, refs: list[Ref]) -> None:
+        marks = ", ".join("?" * len(refs))
+        with self._db.transaction() as db:
+            db.execute(f"UPDATE blobs SET condemned = 1 WHERE blob_id IN ({marks})", refs)
 
-    def _empty_trash(self) -> None:
+    def alive(self, refs: list[Ref]) -> set[Ref]:
+        marks = ", ".join("?" * len(refs))
+        rows = self._db.query(f"SELECT blob_id FROM blobs WHERE blob_id IN ({marks}) AND condemned = 0", refs)
+        return {blob_id for (blob_id,) in rows}
+
+    def delete(self, refs: Iterable[Ref]) -> None:
+        """Remove the rows and list the files in `trash` in one transaction, then delete the files:
+        a process killed in between leaves them to the next `empty_trash`."""
+        doomed = [(ref,) for ref in refs]
+        if not doomed:
+            return
+        with self._db.transaction() as db:
+            db.executemany("DELETE FROM blobs WHERE blob_id = ?", doomed)
+            db.executemany("INSERT OR IGNORE INTO trash (blob_id) VALUES (?)", doomed)
+        self.empty_trash()
+
+    def empty_trash(self) -> None:
         """Delete the files of payloads whose removal has committed."""
-        trashed = [blob_id for (blob_id,) in self._query("SELECT blob_id FROM trash", ())]
+        trashed = [blob_id for (blob_id,) in self._db.query("SELECT blob_id FROM trash")]
         for blob_id in trashed:
-            _remove(self._blob_file(blob_id))
+            _remove(self._file(blob_id))
         if trashed:
-            with self._transaction() as db:
+            with self._db.transaction() as db:
                 db.executemany("DELETE FROM trash WHERE blob_id = ?", [(blob_id,) for blob_id in trashed])
+
+    def list(self) -> Iterator[StoredBlob]:
+        rows = self._db.query("SELECT blob_id, length, uploaded FROM blobs WHERE length IS NOT NULL")
+        for blob_id, length, uploaded in rows:
+            yield StoredBlob(blob_id, length, check_datetime(uploaded or 0))
+
+    def _file(self, blob_id: int) -> str:
+        """The payload's file (a plain string: payload I/O is on the hot path, and pathlib is not free)."""
+        return f"{self._prefix}{blob_id % 256:02x}{os.sep}{blob_id}"
+
+
+_SELECT_RECORD = "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?"
+_LAST_DELETED_ID = "coalesce((SELECT last_snapshot_id FROM deleted_users WHERE user_id = ?), 0)"
+"""Where a new user's snapshot ids start: after those of a deleted user of the same id."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _remove(file: str) -> None:

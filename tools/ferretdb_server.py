@@ -1,7 +1,7 @@
 """Start and stop a FerretDB test server: a real MongoDB wire-protocol server on SQLite.
 
 Used by the test suite and the benchmarks. The binary is built (once, cached) by
-`tools/build-ferretdb.sh`; any failure to build or start raises, so a missing server can never
+`build-ferretdb.sh` beside this file; any failure to build or start raises, so a missing server can never
 turn into skipped tests.
 """
 
@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD_SCRIPT = ROOT / "tools" / "build-ferretdb.sh"
+ROOT = Path(__file__).resolve().parent.parent  # the repository: tools/ is at its top
+BUILD_SCRIPT = Path(__file__).resolve().parent / "build-ferretdb.sh"
 VERSION = "v1.24.2"
 BINARY = Path(os.environ.get("BRAINSTORM_FERRETDB_BINARY", ROOT / ".cache" / "ferretdb" / f"ferretdb-{VERSION}"))
 START_TIMEOUT_SECONDS = 60

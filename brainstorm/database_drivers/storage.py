@@ -1,0 +1,192 @@
+"""The storage primitives a driver supplies: one `RecordStore` and one `BlobStore`.
+
+`Driver` holds the protocols (validate, save, read, delete), each written once with its failure
+handling; a driver is a `Driver` subclass that builds these two stores over the storage it owns,
+and nothing else. Input reaches a primitive already validated and normalised.
+
+The record store keeps users, snapshots and results (a result's fields plus one `BlobInfo` per
+payload, inline bytes or the blob store's `ref`). The blob store keeps payloads by `ref`. Each
+primitive states its unit of atomicity: that is all the protocols assume of a store, so a server
+without multi-document transactions (MongoDB outside a replica set, FerretDB) is enough. The
+driver owns the connections its stores use, and closes them.
+
+How the protocols keep payloads safe without transactions (see `Driver` for the argument): a saver
+that reuses a stored payload first `pin`s it and then checks it is `alive`; a payload is deleted
+only after it was `condemn`ed and then found not `in_use` (neither referenced by a published result
+nor pinned). Condemned payloads are never reused again.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, ClassVar, NotRequired, TypedDict
+
+from ._blobs import BlobInfo, BlobSource
+
+Ref = Any
+"""A blob store's id for one payload: hashable, and storable in a record."""
+
+Pin = Any
+"""What `RecordStore.pin` returns for `unpin` to release."""
+
+
+class StoredResult(TypedDict):
+    """A result as a record store keeps it."""
+
+    value: dict[str, Any]  # the fields, None where each payload sits
+    blobs: list[BlobInfo]
+    body: NotRequired[Ref]  # the fields themselves, when too big for a record (see `RecordStore.record_limit`)
+
+
+def refs_of(stored: StoredResult) -> list[Ref]:
+    """Every blob-store id a stored result uses: its payloads', and its spilled fields'."""
+    refs = [info["ref"] for info in stored["blobs"] if "ref" in info]
+    return [*refs, stored["body"]] if "body" in stored else refs
+
+
+@dataclass(frozen=True)
+class BlobOwner:
+    """Where a payload belongs; stores name their payloads after it, so their own tools show it."""
+
+    user_id: int
+    snapshot_id: int
+    result_name: str
+    path: str  # dotted, as `describe` gives it
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """One payload as the blob store's listing shows it."""
+
+    ref: Ref
+    length: int
+    uploaded: dt.datetime  # naive UTC
+
+
+class RecordStore(abc.ABC):
+    """Users, snapshots and published results.
+
+    Every method is atomic on its own unless its docstring says otherwise. Inside `transaction()`,
+    a store that has transactions makes everything one atomic unit.
+    """
+
+    record_limit: ClassVar[int | None] = None
+    """Bytes a result's record may hold; past it the protocol moves payloads, then the fields, out
+    to the blob store (`fields_blob`, `read_fields`). None: no limit."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """One unit of work: all or nothing on stores with transactions; elsewhere each call stands alone."""
+        return contextlib.nullcontext()
+
+    def fields_blob(self, value: dict[str, Any]) -> BlobSource:
+        """A result's fields encoded as one payload (only called when `record_limit` is set)."""
+        raise NotImplementedError
+
+    def read_fields(self, data: bytes) -> dict[str, Any]:
+        """The fields `fields_blob` encoded."""
+        raise NotImplementedError
+
+    # Users -------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def write_user(self, user_id: int, fields: dict[str, Any]) -> None:
+        """Create the user or update the given fields; concurrent writes of other fields are kept."""
+
+    @abc.abstractmethod
+    def users(self) -> list[dict[str, Any]]:
+        """Every user as `{'user_id', 'username'}` (None when unknown), sorted by id."""
+
+    @abc.abstractmethod
+    def user(self, user_id: int) -> dict[str, Any] | None:
+        """The user's fields with `user_id`, or None."""
+
+    # Snapshots ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def number_snapshot(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
+        """The id of the user's snapshot at `when`, and whether this call created it (and the user,
+        if it had no live snapshot). A new id is above every id the user ever had, deleted ones too."""
+
+    @abc.abstractmethod
+    def snapshots(self, user_id: int) -> list[dict[str, Any]]:
+        """The user's snapshots as `{'snapshot_id', 'datetime'}`, sorted by datetime."""
+
+    @abc.abstractmethod
+    def snapshot(self, user_id: int, snapshot_id: int) -> dict[str, Any] | None:
+        """`{'snapshot_id', 'datetime', 'available_results'}` (names in any order), or None."""
+
+    # Results -----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def result(self, user_id: int, snapshot_id: int, name: str) -> StoredResult | None:
+        """A published result (never reads a payload)."""
+
+    @abc.abstractmethod
+    def stored_results(self, user_id: int, snapshot_id: int, names: list[str]) -> dict[str, StoredResult]:
+        """The published versions of these results of one snapshot, by name."""
+
+    @abc.abstractmethod
+    def publish(self, user_id: int, snapshot_id: int, name: str, stored: StoredResult) -> StoredResult | None:
+        """Make `stored` the result, in one atomic step; return the version it replaced, if any."""
+
+    @abc.abstractmethod
+    def unpublish_result(self, user_id: int, snapshot_id: int, name: str) -> StoredResult | None:
+        """Remove a result in one atomic step; return it, or None if there was none."""
+
+    @abc.abstractmethod
+    def unpublish_snapshot(self, user_id: int, snapshot_id: int) -> list[StoredResult] | None:
+        """Remove a snapshot and its results, the snapshot first and at once; return the results, or
+        None if there was no such snapshot. Its id is never given again."""
+
+    @abc.abstractmethod
+    def unpublish_user(self, user_id: int) -> list[StoredResult] | None:
+        """Remove a user, its snapshots and results; return the results, or None if there was no such
+        user. Ids of its snapshots are never given again, also if the user is saved anew."""
+
+    # Payload safety ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def pin(self, refs: list[Ref]) -> Pin:
+        """Mark payloads as about to be published again, so `in_use` reports them until `unpin`."""
+
+    @abc.abstractmethod
+    def unpin(self, pin: Pin) -> None:
+        """Release what `pin` marked."""
+
+    @abc.abstractmethod
+    def in_use(self, refs: list[Ref]) -> set[Ref]:
+        """Those of `refs` that a published result references or a pin holds (pins first, then
+        results: a pin released after being looked at has published its reference by then)."""
+
+
+class BlobStore(abc.ABC):
+    """Payloads, written once and read by `ref`; a payload is listed and opened only when whole."""
+
+    @abc.abstractmethod
+    def upload(self, source: BlobSource, owner: BlobOwner) -> Ref:
+        """Store the bytes of `source`; visible (`open`, `list`) only once complete. On failure
+        nothing is left that `list` would not show."""
+
+    @abc.abstractmethod
+    def open(self, ref: Ref) -> IO[bytes]:
+        """A readable, seekable stream over a payload; `BlobMissing` if it is gone."""
+
+    @abc.abstractmethod
+    def condemn(self, refs: list[Ref]) -> None:
+        """Mark payloads as about to be deleted: from now on they are not `alive`, for good."""
+
+    @abc.abstractmethod
+    def alive(self, refs: list[Ref]) -> set[Ref]:
+        """Those of `refs` that exist and were never condemned."""
+
+    @abc.abstractmethod
+    def delete(self, refs: Iterable[Ref]) -> None:
+        """Delete payloads (those already gone are fine); a reader finds each whole or missing."""
+
+    @abc.abstractmethod
+    def list(self) -> Iterator[StoredBlob]:
+        """Every complete payload the store holds, referenced or not."""
