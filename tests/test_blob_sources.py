@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from brainstorm.database_drivers import _blobs
 from brainstorm.database_drivers._blobs import BYTES, in_memory_source
-from tests.conftest import OneWayStream
+from brainstorm.testing.helpers import OneWayStream
 
 pieces = st.lists(st.binary(max_size=64), max_size=6)
 

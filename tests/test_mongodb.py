@@ -7,7 +7,6 @@ import io
 import time
 import traceback
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import gridfs
@@ -19,7 +18,8 @@ import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers._gridfs import BATCH_BYTES
 from brainstorm.database_drivers.mongodb_driver import MongodbDriver
 from brainstorm.database_drivers.storage import StoredResult
-from tests.conftest import CommandLog, OneWayStream, assert_same, count_blobs, expected_of, make_image
+from brainstorm.testing.helpers import OneWayStream, assert_same, count_blobs, expected_of, make_image
+from tests.conftest import CommandLog
 
 WHEN = 1575454087339
 DATA = bytes(range(256)) * 1200

@@ -20,7 +20,8 @@ import pytest
 import brainstorm.database_drivers as db_drivers
 from bench.indexes import Query, index_keys_created, queries_of, served, unserved
 from brainstorm.database_drivers import mongodb_driver
-from tests.conftest import CommandLog, OneWayStream, make_image
+from brainstorm.testing.helpers import OneWayStream, make_image
+from tests.conftest import CommandLog
 
 BIG = bytes(range(256)) * 1200  # 300 KiB: above the inline limit, two GridFS chunks
 WHEN = dt.datetime(2024, 5, 1, 12, 0, 0)

@@ -20,7 +20,7 @@ import brainstorm.database_drivers as db_drivers
 from brainstorm import settings
 from brainstorm.saver import PayloadFileError, Saver, load, result_name_of
 from brainstorm.saver._extjson import loads as extjson_loads
-from tests.conftest import count_blobs
+from brainstorm.testing.helpers import count_blobs
 
 WHEN_MS = 1575454087339
 WHEN = dt.datetime(2019, 12, 4, 10, 8, 7, 339000)

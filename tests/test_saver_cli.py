@@ -20,8 +20,9 @@ import pytest
 from PIL import Image
 
 import brainstorm.database_drivers as db_drivers
+from brainstorm.testing.helpers import count_blobs
 from fixtures.pipeline.generate import User, generate
-from tests.conftest import ROOT, count_blobs, run_module
+from tests.conftest import ROOT, run_module
 
 USERS = (User(7, "Ada Lovelace", -4911264000, "f", 3), User(42, "Dan Gittik", 699753600, "m", 2))
 MESSAGES = 4 * (3 + 2)

@@ -19,7 +19,7 @@ import pytest
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers.sqlite_driver import SqliteDriver
-from tests.conftest import count_blobs
+from brainstorm.testing.helpers import count_blobs
 
 WHEN = dt.datetime(2019, 12, 4, 10, 8, 7, 339000)
 

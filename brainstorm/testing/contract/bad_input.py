@@ -13,7 +13,7 @@ import pytest
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers import Blob, BrainstormError, InvalidInput, InvalidType
-from tests.conftest import OneWayStream, count_blobs
+from brainstorm.testing.helpers import OneWayStream, at_millis, count_blobs
 
 WHEN = 1575454087339
 
@@ -35,7 +35,7 @@ BAD_IDS: dict[str, tuple[object, type[BrainstormError]]] = {
     "2**63": (2**63, InvalidInput),
     "numpy-2**63": (np.uint64(2**63), InvalidInput),
 }
-BAD_SNAPSHOT_IDS = {**BAD_IDS, "zero": (0, InvalidInput)}
+BAD_SNAPSHOT_IDS: dict[str, tuple[object, type[BrainstormError]]] = {**BAD_IDS, "zero": (0, InvalidInput)}
 BAD_DATETIMES: dict[str, tuple[object, type[BrainstormError]]] = {
     "str": ("2019-12-04T10:08:07", InvalidType),
     "float": (1575454087339.0, InvalidType),
@@ -244,26 +244,41 @@ def test_unsupported_values_are_refused_in_users(
     assert_user_refused(driver, {"user_id": 1, "username": "x", "bad": bad(tmp_path)}, error)
 
 
-# Lookups ----------------------------------------------------------------------------------------
+# Lookups and deletes -----------------------------------------------------------------------------
 
 LOOKUPS_BY_USER: dict[str, Callable[[db_drivers.Driver, Any], object]] = {
     "get_user": lambda driver, user_id: driver.get_user(user_id),
     "get_snapshots": lambda driver, user_id: driver.get_snapshots(user_id),
     "get_snapshot": lambda driver, user_id: driver.get_snapshot(user_id, 1),
     "get_result": lambda driver, user_id: driver.get_result(user_id, 1, "pose"),
+    "delete_user": lambda driver, user_id: driver.delete_user(user_id),
+    "delete_snapshot": lambda driver, user_id: driver.delete_snapshot(user_id, 1),
+    "delete_result": lambda driver, user_id: driver.delete_result(user_id, 1, "pose"),
 }
 LOOKUPS_BY_SNAPSHOT: dict[str, Callable[[db_drivers.Driver, Any], object]] = {
     "get_snapshot": lambda driver, snapshot_id: driver.get_snapshot(1, snapshot_id),
     "get_result": lambda driver, snapshot_id: driver.get_result(1, snapshot_id, "pose"),
+    "delete_snapshot": lambda driver, snapshot_id: driver.delete_snapshot(1, snapshot_id),
+    "delete_result": lambda driver, snapshot_id: driver.delete_result(1, snapshot_id, "pose"),
+}
+LOOKUPS_BY_RESULT_NAME: dict[str, Callable[[db_drivers.Driver, Any], object]] = {
+    "get_result": lambda driver, name: driver.get_result(1, 1, name),
+    "delete_result": lambda driver, name: driver.delete_result(1, 1, name),
 }
 
 
-@pytest.fixture
-def populated(driver: db_drivers.Driver) -> db_drivers.Driver:
-    """User 1 with snapshot 1 and its result 'pose': a lookup that coerces a bad id would find them."""
-    driver.save_user({"user_id": 1, "username": "One"})
-    driver.save_snapshot({"user_id": 1, "datetime": WHEN, "pose": {"x": 1}})
-    return driver
+def assert_refused_and_kept(
+    populated: db_drivers.Driver, error: type[BrainstormError], call: Callable[[], object]
+) -> None:
+    """The call is refused, and a delete did not turn into a broader one: everything is still there."""
+    assert_refused(error, call)
+    assert populated.get_user(1) == {"user_id": 1, "username": "One"}
+    assert populated.get_snapshot(1, 1) == {
+        "snapshot_id": 1,
+        "datetime": at_millis(WHEN),
+        "available_results": ["pose"],
+    }
+    assert populated.get_result(1, 1, "pose") == {"x": 1}
 
 
 @cases(BAD_IDS)
@@ -271,7 +286,7 @@ def populated(driver: db_drivers.Driver) -> db_drivers.Driver:
 def test_lookups_refuse_bad_user_ids(
     populated: db_drivers.Driver, lookup: Callable[..., object], bad: object, error: type
 ) -> None:
-    assert_refused(error, lambda: lookup(populated, bad))
+    assert_refused_and_kept(populated, error, lambda: lookup(populated, bad))
 
 
 @cases(BAD_SNAPSHOT_IDS)
@@ -279,9 +294,12 @@ def test_lookups_refuse_bad_user_ids(
 def test_lookups_refuse_bad_snapshot_ids(
     populated: db_drivers.Driver, lookup: Callable[..., object], bad: object, error: type
 ) -> None:
-    assert_refused(error, lambda: lookup(populated, bad))
+    assert_refused_and_kept(populated, error, lambda: lookup(populated, bad))
 
 
 @cases({**BAD_RESULT_NAMES, "user_id": ("user_id", InvalidInput), "datetime": ("datetime", InvalidInput)})
-def test_get_result_refuses_bad_result_names(populated: db_drivers.Driver, bad: object, error: type) -> None:
-    assert_refused(error, lambda: populated.get_result(1, 1, bad))
+@pytest.mark.parametrize("lookup", LOOKUPS_BY_RESULT_NAME.values(), ids=LOOKUPS_BY_RESULT_NAME.keys())
+def test_lookups_refuse_bad_result_names(
+    populated: db_drivers.Driver, lookup: Callable[..., object], bad: object, error: type
+) -> None:
+    assert_refused_and_kept(populated, error, lambda: lookup(populated, bad))

@@ -19,7 +19,7 @@ from PIL import Image
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers import Blob, BrainstormError, Result
-from tests.conftest import OneWayStream, assert_same, count_blobs, expected_of, make_image
+from brainstorm.testing.helpers import OneWayStream, assert_same, count_blobs, expected_of, make_image
 
 WHEN = 1575454087339
 DATA = bytes(range(256)) * 1200  # 300 KiB: more than one chunk of any blob store

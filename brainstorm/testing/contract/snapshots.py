@@ -10,17 +10,12 @@ import numpy as np
 import pytest
 
 import brainstorm.database_drivers as db_drivers
-from tests import dataset
-from tests.conftest import assert_snapshot_holds, expected_of
+from brainstorm.testing.helpers import at_millis
 
 T0 = dt.datetime(2019, 12, 4, 10, 8, 7, 339000)
 SECOND = dt.timedelta(seconds=1)
 UTC_PLUS_2 = dt.timezone(dt.timedelta(hours=2))
 MS_T0 = 1575454087339  # T0 in milliseconds since the epoch
-
-
-def at_millis(ms: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=ms)
 
 
 def snapshot_ids(driver: db_drivers.Driver, user_id: int) -> list[int]:
@@ -214,26 +209,3 @@ def test_concurrent_saves_of_one_datetime_merge(driver_url: str) -> None:
             snapshot = reader.get_snapshot(1, summary["snapshot_id"])
             assert snapshot is not None
             assert snapshot["available_results"] == [f"r{worker}" for worker in range(workers)]
-
-
-def test_the_fixture_dataset_round_trips(driver: db_drivers.Driver) -> None:
-    users, snapshots = dataset.users(), dataset.snapshots()
-    expected = [expected_of(snapshot) for snapshot in snapshots]
-    for user in users:
-        driver.save_user(user)
-    ids = {}
-    for snapshot in sorted(snapshots, key=lambda s: s["datetime"], reverse=True):  # ids then run against time
-        ids[snapshot["user_id"], snapshot["datetime"]] = driver.save_snapshot(snapshot)
-
-    assert driver.get_users() == [
-        {"user_id": u["user_id"], "username": u["username"]} for u in sorted(users, key=lambda u: u["user_id"])
-    ]
-    for user in users:
-        assert driver.get_user(user["user_id"]) == user
-        mine = sorted(ms for user_id, ms in ids if user_id == user["user_id"])
-        assert driver.get_snapshots(user["user_id"]) == [
-            {"snapshot_id": len(mine) - n, "datetime": at_millis(ms)} for n, ms in enumerate(mine)
-        ]
-    for want in expected:
-        user_id, ms = want.pop("user_id"), want.pop("datetime")
-        assert_snapshot_holds(driver, user_id, ids[user_id, ms], at_millis(ms), want)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import brainstorm.database_drivers as db_drivers
-from tests.conftest import assert_same, expected_of
+from brainstorm.testing.helpers import assert_same, expected_of
 
 MAX_ID = 2**63 - 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import hypothesis.extra.numpy as hnp
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import brainstorm.database_drivers as db_drivers
-from tests.conftest import assert_same, assert_snapshot_holds, expected_of, make_image, utc_millis
+from brainstorm.testing.helpers import assert_same, assert_snapshot_holds, expected_of, make_image, utc_millis
 
 SETTINGS = settings(
     max_examples=30,
@@ -34,7 +35,7 @@ dtypes = st.one_of(
     hnp.floating_dtypes(endianness="?"),
     hnp.complex_number_dtypes(endianness="?"),
 )
-LAYOUTS = {
+LAYOUTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "c": lambda a: a,
     "fortran": np.asfortranarray,
     "transposed": lambda a: a.T,
@@ -59,8 +60,10 @@ payloads = st.one_of(
     arrays,
     images,
 )
-timezones = st.none() | st.builds(dt.timezone, st.timedeltas(dt.timedelta(hours=-23), dt.timedelta(hours=23)))
-datetimes = st.datetimes(MIN_TIME, MAX_TIME, timezones=timezones)
+timezones: st.SearchStrategy[dt.tzinfo | None] = st.one_of(
+    st.none(), st.builds(dt.timezone, st.timedeltas(dt.timedelta(hours=-23), dt.timedelta(hours=23)))
+)
+datetimes = st.datetimes(MIN_TIME, MAX_TIME, timezones=timezones)  # type: ignore[arg-type]  # hypothesis overloads on naive or aware
 text = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\0"), max_size=20)
 keys = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters=".\0"), min_size=1, max_size=10).filter(
     lambda key: not key.startswith("$")

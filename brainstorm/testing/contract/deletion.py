@@ -1,0 +1,183 @@
+"""Deleting results, snapshots and users: what existed goes whole, with its payloads, and ids stay unique."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from typing import Any
+
+import numpy as np
+
+import brainstorm.database_drivers as db_drivers
+from brainstorm.database_drivers import BlobMissing
+from brainstorm.testing.helpers import count_blobs
+
+WHEN = 1575454087339
+SECOND = 1000
+BIG = bytes(range(256)) * 12_000  # 3 MiB: in the blob store of every driver, in more than one chunk
+
+
+def populate(driver: db_drivers.Driver, user_id: int = 42, snapshots: int = 2) -> None:
+    """A user with `snapshots` snapshots, each with a pose and two payloads (one inline-sized)."""
+    driver.save_user({"user_id": user_id, "username": f"user {user_id}"})
+    for n in range(snapshots):
+        driver.save_snapshot(
+            {
+                "user_id": user_id,
+                "datetime": WHEN + n * SECOND,
+                "pose": {"x": n},
+                "color_image": {"width": 3, "data": BIG[n:] + bytes([user_id % 256])},
+                "depth_image": {"data": np.full((300, 300), n + user_id, np.float32)},
+            }
+        )
+
+
+def test_deleting_a_result_removes_it_and_its_payloads(driver: db_drivers.Driver) -> None:
+    populate(driver, snapshots=1)
+    before = count_blobs(driver)
+    assert driver.delete_result(42, 1, "color_image") is True
+    assert driver.get_result(42, 1, "color_image") is None
+    assert driver.get_snapshot(42, 1) == {
+        "snapshot_id": 1,
+        "datetime": driver.get_snapshots(42)[0]["datetime"],
+        "available_results": ["depth_image", "pose"],
+    }
+    assert count_blobs(driver) == before - 1
+    depth = driver.get_result(42, 1, "depth_image")
+    assert depth is not None and depth["data"][0, 0] == 42  # the others are whole
+    assert driver.delete_result(42, 1, "color_image") is False
+
+
+def test_deleting_a_snapshot_removes_it_its_results_and_their_payloads(driver: db_drivers.Driver) -> None:
+    populate(driver)
+    populate(driver, user_id=7, snapshots=1)
+    assert driver.delete_snapshot(42, 1) is True
+    assert driver.get_snapshot(42, 1) is None
+    assert [s["snapshot_id"] for s in driver.get_snapshots(42)] == [2]
+    for name in ("pose", "color_image", "depth_image"):
+        assert driver.get_result(42, 1, name) is None
+    assert count_blobs(driver) == 4  # the two of snapshot 2, and user 7's two
+    assert driver.get_result(42, 2, "color_image") == {"width": 3, "data": BIG[1:] + bytes([42])}
+    assert driver.delete_snapshot(42, 1) is False
+
+
+def test_deleting_a_user_removes_everything_it_had(driver: db_drivers.Driver) -> None:
+    populate(driver)
+    populate(driver, user_id=7, snapshots=1)
+    assert driver.delete_user(42) is True
+    assert driver.get_user(42) is None
+    assert driver.get_users() == [{"user_id": 7, "username": "user 7"}]
+    assert driver.get_snapshots(42) == []
+    assert driver.get_snapshot(42, 1) is None and driver.get_result(42, 2, "pose") is None
+    assert count_blobs(driver) == 2
+    assert driver.delete_user(42) is False
+    assert driver.delete_user(12345) is False
+
+
+def test_a_user_without_snapshots_can_be_deleted(driver: db_drivers.Driver) -> None:
+    driver.save_user({"user_id": 5, "username": "lonely"})
+    assert driver.delete_user(5) is True
+    assert driver.get_users() == [] and driver.delete_user(5) is False
+
+
+def test_nothing_is_left_of_a_database_whose_users_were_all_deleted(driver: db_drivers.Driver) -> None:
+    populate(driver)
+    populate(driver, user_id=7)
+    for user_id in (42, 7):
+        assert driver.delete_user(user_id)
+    assert driver.get_users() == [] and count_blobs(driver) == 0
+
+
+def test_snapshot_ids_are_never_given_again(driver: db_drivers.Driver) -> None:
+    populate(driver, snapshots=3)
+    assert driver.delete_snapshot(42, 3) is True
+    assert driver.save_snapshot({"user_id": 42, "datetime": WHEN + 2 * SECOND, "pose": {"x": 9}}) == 4
+    assert driver.delete_snapshot(42, 1) and driver.delete_snapshot(42, 4)
+    assert driver.save_snapshot({"user_id": 42, "datetime": WHEN, "pose": {"x": 9}}) == 5
+
+
+def test_a_user_saved_again_after_its_deletion_goes_on_with_new_snapshot_ids(driver: db_drivers.Driver) -> None:
+    populate(driver, snapshots=3)
+    assert driver.delete_user(42)
+    assert driver.save_snapshot({"user_id": 42, "datetime": WHEN, "pose": {"x": 1}}) == 4
+    assert driver.get_user(42) == {"user_id": 42}  # the user is back, with only what was saved since
+    assert driver.get_users() == [{"user_id": 42, "username": None}]
+    assert driver.delete_user(42)
+    driver.save_user({"user_id": 42, "username": "again"})
+    assert driver.save_snapshot({"user_id": 42, "datetime": WHEN, "pose": {"x": 1}}) == 5
+
+
+def test_payloads_a_remaining_result_reuses_are_kept(driver: db_drivers.Driver) -> None:
+    populate(driver, snapshots=1)
+    blobs = count_blobs(driver)
+    populate(driver, snapshots=1)  # the same bytes again: reused, not stored twice
+    assert count_blobs(driver) == blobs
+    assert driver.delete_result(42, 1, "depth_image")
+    color = driver.get_result(42, 1, "color_image")
+    assert color is not None and color["data"] == BIG + bytes([42])
+    assert count_blobs(driver) == blobs - 1
+    assert driver.delete_result(42, 1, "color_image") and count_blobs(driver) == blobs - 2
+
+
+def test_a_stream_opened_before_a_delete_gives_the_right_bytes_or_blob_missing(driver: db_drivers.Driver) -> None:
+    populate(driver, snapshots=1)
+    result = driver.get_result(42, 1, "color_image")
+    assert result is not None
+    expected = BIG + bytes([42])
+    with result.open("data") as stream:
+        head = stream.read(10)
+        assert driver.delete_result(42, 1, "color_image")
+        try:
+            rest = stream.read()
+        except BlobMissing:
+            return
+    assert head + rest == expected
+
+
+# Races with real processes ------------------------------------------------------------------------
+
+RACE_ROUNDS = 12
+
+
+def resave_loop(url: str, rounds: int) -> None:
+    """Save the result again and again: alternately the same bytes (reused) and new ones."""
+    with db_drivers.connect(url, inline_limit=0) as driver:
+        for n in range(rounds):
+            data = BIG if n % 2 == 0 else BIG[::-1][: len(BIG) - n]
+            driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"n": n, "data": data}})
+
+
+def delete_loop(url: str, rounds: int) -> None:
+    with db_drivers.connect(url) as driver:
+        for _ in range(rounds):
+            driver.delete_result(1, 1, "color")
+
+
+def assert_whole_or_absent(driver: db_drivers.Driver) -> None:
+    """The result is absent, or its payload is there with the bytes its description promises."""
+    result = driver.get_result(1, 1, "color")
+    if result is None:
+        return
+    with result.open("data") as stream:
+        data = stream.read()
+    assert hashlib.sha256(data).hexdigest() == result.blobs["data"]["sha256"]
+
+
+def test_a_delete_racing_saves_of_the_same_result_leaves_it_whole_or_absent(driver_url: str) -> None:
+    with db_drivers.connect(driver_url) as driver:
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"n": -1, "data": BIG}})
+    spawn = multiprocessing.get_context("spawn")
+    processes: list[Any] = [
+        spawn.Process(target=resave_loop, args=(driver_url, RACE_ROUNDS)),
+        spawn.Process(target=resave_loop, args=(driver_url, RACE_ROUNDS)),
+        spawn.Process(target=delete_loop, args=(driver_url, RACE_ROUNDS)),
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=300)
+        assert process.exitcode == 0, f"a racing process failed ({process.exitcode})"
+    with db_drivers.connect(driver_url) as driver:
+        assert_whole_or_absent(driver)
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"n": 99, "data": BIG}})
+        assert_whole_or_absent(driver)  # and whatever the race left does not stop a later save
