@@ -5,6 +5,7 @@
     brainstorm snapshots USER_ID
     brainstorm snapshot USER_ID SNAPSHOT_ID
     brainstorm result USER_ID SNAPSHOT_ID RESULT_NAME [--save PATH] [--key KEY]
+    brainstorm delete USER_ID [SNAPSHOT_ID [RESULT_NAME]] [--yes]
 
 Readable tables by default, `--json` for scripts; `-d/--database URL` on any command (default:
 `$BRAINSTORM_DATABASE_URL`, else the embedded SQLite file, see `brainstorm.settings`).

@@ -1,16 +1,17 @@
-"""The `brainstorm` commands: users, user, snapshots, snapshot and result, read from any database."""
+"""The `brainstorm` commands: users, user, snapshots, snapshot and result, read from any database; and delete."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
 from brainstorm import __version__
+from brainstorm.console import CONTEXT_SETTINGS, Options, connected, database_option, json_option, reported_errors
 from brainstorm.database_drivers import Driver, Result
 
-from . import _export, _format
-from ._common import CONTEXT_SETTINGS, Options, connected, database_option, json_option, reported_errors
+from . import _deletion, _export, _format
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -19,7 +20,7 @@ from ._common import CONTEXT_SETTINGS, Options, connected, database_option, json
 @click.version_option(__version__, "-V", "--version", prog_name="brainstorm")
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """Read the users, snapshots and results saved in the brainstorm database.
+    """Read the users, snapshots and results saved in the brainstorm database (or delete some).
 
     Every command takes -d/--database URL (default: $BRAINSTORM_DATABASE_URL, else the embedded
     SQLite file under $XDG_DATA_HOME/brainstorm/) and --json for machine-readable output.
@@ -138,6 +139,62 @@ def result(
         for path, value in _format.flatten(fields)
     ]
     click.echo(_format.pairs(shown))
+
+
+@main.command(context_settings=CONTEXT_SETTINGS, short_help="Delete a user, a snapshot or a result, payloads included.")
+@click.argument("user_id", type=int)
+@click.argument("snapshot_id", type=int, required=False)
+@click.argument("result_name", required=False)
+@click.option(
+    "-y", "--yes", is_flag=True, help="Delete without asking (required when standard input is not a terminal)."
+)
+@database_option
+@json_option
+@click.pass_obj
+def delete(options: Options, user_id: int, snapshot_id: int | None, result_name: str | None, yes: bool) -> None:
+    """Delete a user (and all their snapshots), one snapshot (and its results) or one result.
+
+    Their payloads go too. Says first what will be deleted (snapshots, results, payloads, bytes) and
+    asks on a terminal; --yes skips the question and is required when standard input is not a
+    terminal. Prints what was deleted.
+    """
+    with connected(options.database) as driver:
+        deletion = _planned_deletion(driver, user_id, snapshot_id, result_name)
+        _confirm(deletion, yes)
+        if not deletion.carry_out(driver):
+            raise click.ClickException(f"{deletion.target} is already gone: something else deleted it meanwhile")
+    if options.json:
+        _format.echo_json(deletion.as_json())
+    else:
+        click.echo(deletion.report())
+
+
+def _planned_deletion(
+    driver: Driver, user_id: int, snapshot_id: int | None, result_name: str | None
+) -> _deletion.Deletion:
+    """What `delete` will remove, counted; the other commands' one-line error when it does not exist."""
+    if snapshot_id is None:
+        _user(driver, user_id)
+        counts = _deletion.of_user(driver, user_id)
+        return _deletion.Deletion("user", user_id, None, None, counts)
+    if result_name is None:
+        counts = _deletion.of_snapshot(driver, user_id, _snapshot(driver, user_id, snapshot_id))
+        return _deletion.Deletion("snapshot", user_id, snapshot_id, None, counts)
+    counts = _deletion.of_result(_result(driver, user_id, snapshot_id, result_name))
+    return _deletion.Deletion("result", user_id, snapshot_id, result_name, counts)
+
+
+def _confirm(deletion: _deletion.Deletion, yes: bool) -> None:
+    """Ask on a terminal (no: `Aborted!`, exit 1); with no one to ask and no --yes, refuse: nothing is deleted."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.ClickException(
+            f"not deleting {deletion.target} ({deletion.listed()}) without confirmation: "
+            "standard input is not a terminal; pass --yes"
+        )
+    # On stderr, so that standard output holds only the report (JSON with --json).
+    click.confirm(deletion.question(), abort=True, err=True)
 
 
 def _user(driver: Driver, user_id: int) -> dict[str, Any]:

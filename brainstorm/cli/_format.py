@@ -52,6 +52,18 @@ def size(length: int) -> str:
     return text if length < 1024 else f"{text} ({scaled:.1f} {unit})"
 
 
+def short_size(length: int) -> str:
+    """A byte count at a glance, in decimal units as disks are sold: `512 bytes`, `15.6 MB`."""
+    if length < 1000:
+        return f"{length:,} byte{'' if length == 1 else 's'}"
+    scaled, unit = float(length), ""
+    for unit in ("kB", "MB", "GB", "TB", "PB"):  # noqa: B007 - the unit reached is used below
+        scaled /= 1000
+        if round(scaled, 1) < 1000:
+            break
+    return f"{scaled:.1f} {unit}"
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Columns aligned on the widest cell; `(none)` under the headers when there are no rows."""
     cells = [[readable(cell) for cell in row] for row in rows]

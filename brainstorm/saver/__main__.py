@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from brainstorm.cli._common import CONTEXT_SETTINGS, Options, database_option, reported_errors
-from brainstorm.database_drivers._url import redact
+from brainstorm.console import CONTEXT_SETTINGS, Options, database_option, reported_errors
+from brainstorm.database_drivers import redact
 
 from ._importer import import_directory
 from ._interrupt import Interrupts

@@ -20,11 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from brainstorm.database_drivers import InvalidInput, InvalidType
-
-# The drivers' own validation, so that a message is refused exactly as a driver would refuse it, but
-# before anything is saved (the saver writes the snapshot first and the user second).
-from brainstorm.database_drivers._values import check_datetime, check_result_name, check_user
+# The drivers' own validation (check_*), so that a message is refused exactly as a driver would refuse
+# it, but before anything is saved (the saver writes the snapshot first and the user second).
+from brainstorm.database_drivers import InvalidInput, InvalidType, check_datetime, check_result_name, check_user
 
 from . import _extjson
 

@@ -1,9 +1,20 @@
-"""What both command lines share: the database options, connecting, and errors as one line.
+"""The conventions every brainstorm command line follows, for `brainstorm` and `python -m brainstorm.saver` alike.
 
 Every command takes `-d/--database URL` (else `$BRAINSTORM_DATABASE_URL`, else the embedded default;
-see `brainstorm.settings`). Expected failures (a bad URL, an unreachable database, an unknown id, a
-bad message) become one `Error: ...` line on stderr and exit status 1, never a traceback; the
+see `brainstorm.settings`), and the reading ones `--json`; both may be given on the group or on the
+command (`Options` collects them). Expected failures (a bad URL, an unreachable database, an unknown
+id, a bad message) become one `Error: ...` line on stderr and exit status 1, never a traceback; the
 drivers' messages already hide credentials.
+
+    @click.group(context_settings=CONTEXT_SETTINGS)
+    @database_option
+    def main(): ...
+
+    @main.command(context_settings=CONTEXT_SETTINGS)
+    @database_option
+    @click.pass_obj
+    def users(options: Options) -> None:
+        with connected(options.database) as driver: ...
 """
 
 from __future__ import annotations
@@ -17,6 +28,16 @@ import click
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm import settings
+
+__all__ = [
+    "CONTEXT_SETTINGS",
+    "DATABASE_HELP",
+    "Options",
+    "connected",
+    "database_option",
+    "json_option",
+    "reported_errors",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
