@@ -10,7 +10,8 @@ FERRETDB := .cache/ferretdb/ferretdb-v1.24.2
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# compat: a plain path entry, which type checkers follow (the default import hook hides the package from mypy)
+	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
 $(FERRETDB): tools/build-ferretdb.sh

@@ -8,6 +8,7 @@ optional dependency is missing breaks nothing until it is asked for, and then sa
 
     import brainstorm.database_drivers as db_drivers
     db_drivers['mongodb']                       # the class
+    db_drivers.driver_class('mongodb')          # the same, typed (type[Driver]) for mypy users
     driver = db_drivers.connect('sqlite:///brainstorm.db')
 
 A URL's scheme picks the driver: the part before any `+` is the driver's name (`mongodb+srv` ->
@@ -60,6 +61,7 @@ __all__ = [
     "check_result_name",
     "check_user",
     "connect",
+    "driver_class",
     "redact",
 ]
 
@@ -152,9 +154,19 @@ class _Registry(types.ModuleType):
 Mapping.register(_Registry)
 
 
+def _registry() -> _Registry:
+    """This module, as the mapping it is."""
+    return sys.modules[__name__]  # type: ignore[return-value]
+
+
+def driver_class(name: str) -> type[Driver]:
+    """`db_drivers[name]`, typed: mypy cannot index a module, so typed code asks this instead."""
+    return _registry()[name]
+
+
 def connect(url: str, **options: Any) -> Driver:
     """A driver instance for `url`, chosen by its scheme; `options` go to the driver's constructor."""
-    registry: _Registry = sys.modules[__name__]  # type: ignore[assignment]
+    registry = _registry()
     name = scheme_of(url).partition("+")[0]
     if name not in registry:
         raise UnknownDriver(
