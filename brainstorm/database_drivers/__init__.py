@@ -31,6 +31,7 @@ from typing import Any
 from ._blobs import DEFAULT_INLINE_LIMIT, Blob, BlobInfo, BlobReader
 from ._driver import Driver
 from ._errors import (
+    BlobCorrupt,
     BlobMissing,
     BrainstormError,
     DatabaseUnavailable,
@@ -46,6 +47,7 @@ from ._values import check_datetime, check_result_name, check_user
 __all__ = [
     "DEFAULT_INLINE_LIMIT",
     "Blob",
+    "BlobCorrupt",
     "BlobInfo",
     "BlobMissing",
     "BlobReader",

@@ -8,6 +8,7 @@ description (`BlobInfo`), so any tool of the underlying store can read them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import mimetypes
@@ -21,7 +22,7 @@ import numpy as np
 from numpy.lib import format as npy
 from PIL import Image
 
-from ._errors import BlobMissing, InvalidInput, InvalidType
+from ._errors import BlobCorrupt, BlobMissing, BrainstormError, InvalidInput, InvalidType
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
 """Payloads of at most this many bytes are kept inside the result's record instead of the blob store."""
@@ -260,13 +261,25 @@ def _is_seekable(stream: Any) -> bool:
 class BlobReader(io.BufferedIOBase):
     """A read-only, seekable binary stream over one stored blob, with what is known about it.
 
-    It never holds more of the blob than the underlying store's chunk and the caller's read size.
+    Every read is checked against the description: a store that holds another length raises
+    `BlobCorrupt` on opening, bytes that end early raise it when reached, and bytes read in order
+    from the start are hashed, so reading through to the end verifies the sha256 (a mismatch
+    raises `BlobCorrupt` instead of handing over the last bytes). It never holds more of the blob
+    than the store's chunk and the caller's read size.
     """
 
-    def __init__(self, raw: IO[bytes], info: BlobInfo) -> None:
+    def __init__(self, raw: IO[bytes], info: BlobInfo, where: str = "") -> None:
         super().__init__()
         self._raw = raw
         self.info = info
+        self._where = payload_place(where, info)
+        self._position = 0
+        self._digest: Any = hashlib.sha256()  # of the bytes read in order from the start
+        self._hashed = 0  # how many bytes the digest covers: [0, _hashed)
+        stored = _stored_size(raw)
+        if stored is not None and stored != self.length:
+            raw.close()
+            raise self._corrupt(f"the store holds {stored} bytes, the description says {self.length}")
 
     @property
     def length(self) -> int:
@@ -287,29 +300,68 @@ class BlobReader(io.BufferedIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
+        """The next `size` bytes (all that are left if negative; fewer only at the end of the blob)."""
         self._check_open()
-        return self._raw.read(-1 if size is None else size)
+        left = max(self.length - self._position, 0)
+        wanted = left if size is None or size < 0 else min(size, left)
+        pieces, got = [], 0
+        while got < wanted:
+            piece = self._raw_call(self._raw.read, wanted - got)
+            if not piece:
+                raise self._corrupt(f"the stored bytes end after {self._position + got} of {self.length}")
+            pieces.append(piece)
+            got += len(piece)
+        data = b"".join(pieces)  # one piece (a file, a whole GridFS read) is returned as it is
+        self._account(memoryview(data))
+        return data
 
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
 
     def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` with the next bytes (fewer only at the end of the blob)."""
         self._check_open()
-        filled: int = self._raw.readinto(memoryview(buffer).cast("B"))  # type: ignore[attr-defined]
+        view = memoryview(buffer).cast("B")[: max(self.length - self._position, 0)]
+        filled = 0
+        while filled < len(view):
+            got: int = self._raw_call(self._raw.readinto, view[filled:])  # type: ignore[attr-defined]
+            if not got:
+                raise self._corrupt(f"the stored bytes end after {self._position + filled} of {self.length}")
+            filled += got
+        self._account(view[:filled])
         return filled
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        return self._raw.seek(offset, whence)
+        self._position = self._raw.seek(offset, whence)
+        return self._position
 
     def tell(self) -> int:
         self._check_open()
-        return self._raw.tell()
+        return self._position
 
     def close(self) -> None:
         if not self.closed:
             self._raw.close()
         super().close()
+
+    def _raw_call(self, method: Any, argument: Any) -> Any:
+        with located(self._where):  # the store's own checks: say which payload
+            return method(argument)
+
+    def _account(self, data: memoryview) -> None:
+        """Hash bytes read in order from the start; at the end, compare with the stored sha256."""
+        if self._hashed == self._position and self._digest is not None:
+            self._digest.update(data)
+            self._hashed += len(data)
+        self._position += len(data)
+        if self._hashed == self.length and self._digest is not None:
+            digest, self._digest = self._digest.hexdigest(), None  # checked once
+            if digest != self.sha256:
+                raise self._corrupt(f"the stored bytes hash to sha256 {digest}, the description says {self.sha256}")
+
+    def _corrupt(self, problem: str) -> BlobCorrupt:
+        return BlobCorrupt(f"{self._where}: {problem}")
 
     def _check_open(self) -> None:
         if self.closed:
@@ -319,15 +371,47 @@ class BlobReader(io.BufferedIOBase):
         return f"<BlobReader {self.content_type} length={self.length} sha256={self.sha256[:12]}...>"
 
 
+def payload_place(where: str, info: BlobInfo) -> str:
+    """`user 1, snapshot 2, result 'color_image', payload 'data'`: where a payload is, for messages."""
+    return f"{where}, payload {'.'.join(map(str, info['path']))!r}".lstrip(", ")
+
+
+@contextlib.contextmanager
+def located(place: str) -> Iterator[None]:
+    """Prefix a store's BlobMissing or BlobCorrupt with the payload's place."""
+    try:
+        yield
+    except (BlobMissing, BlobCorrupt) as exc:
+        raise type(exc)(f"{place}: {exc}") from None
+
+
+def _stored_size(raw: IO[bytes]) -> int | None:
+    """How many bytes the store holds behind `raw`, where it can say without reading them."""
+    if isinstance(raw, io.BytesIO):
+        return raw.getbuffer().nbytes
+    if isinstance(size := getattr(raw, "length", None), int):
+        return size
+    try:
+        return os.fstat(raw.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+
+
 def decode(reader: BlobReader) -> Any:
-    """Read a whole blob back as the kind of value that was saved."""
+    """Read a whole blob back as the kind of value that was saved; BlobCorrupt if it does not decode."""
     kind = reader.info["kind"]
-    if kind == ARRAY:
-        return _read_array(reader)
-    if kind == IMAGE:
-        image = Image.open(io.BytesIO(reader.read()))
-        image.load()
-        return image
+    try:
+        if kind == ARRAY:
+            return _read_array(reader)
+        if kind == IMAGE:
+            image = Image.open(io.BytesIO(reader.read()))
+            image.load()
+            return image
+    except BrainstormError:
+        raise
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:  # what numpy and Pillow raise for bad bytes
+        what = "an array" if kind == ARRAY else "an image"
+        raise reader._corrupt(f"the stored bytes do not decode as {what} ({exc})") from None
     return reader.read()
 
 
@@ -336,12 +420,8 @@ def _read_array(reader: BlobReader) -> np.ndarray:
     shape, fortran_order, dtype = read_header(reader)
     array = np.empty(shape, dtype=dtype, order="F" if fortran_order else "C")
     view = memoryview(array.reshape(-1, order="A").view(np.uint8)) if array.size else memoryview(b"")  # type: ignore[arg-type]
-    filled = 0
-    while filled < len(view):
-        got = reader.readinto(view[filled:])
-        if not got:
-            raise BlobMissing(f"blob {reader.info.get('path')} ended after {filled} of {len(view)} array bytes")
-        filled += got
+    if reader.readinto(view) < len(view) or reader.tell() != reader.length:  # fills it whole, or raises
+        raise reader._corrupt(f"the array's {len(view)} bytes do not end the stored {reader.length}")
     return array
 
 

@@ -229,7 +229,8 @@ class Driver(abc.ABC):
             if stored is not None and "body" in stored:  # fields too large for the record
                 with self.blob_store.open(stored["body"]) as body:
                     stored["value"] = self.record_store.read_fields(body.read())
-        return None if stored is None else Result(stored, self._open_blob)
+        where = f"user {user_id}, snapshot {snapshot_id}, result {result_name!r}"
+        return None if stored is None else Result(stored, self._open_blob, where)
 
     def _open_blob(self, ref: Any) -> IO[bytes]:
         with self._native_errors():

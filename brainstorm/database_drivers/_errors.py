@@ -32,3 +32,7 @@ class DatabaseUnavailable(BrainstormError, ConnectionError):
 
 class BlobMissing(BrainstormError, LookupError):
     """A result refers to a blob that is no longer in the blob store (deleted behind our back)."""
+
+
+class BlobCorrupt(BrainstormError, OSError):
+    """A blob's stored bytes are not the ones its result describes (length, chunk sizes or sha256)."""

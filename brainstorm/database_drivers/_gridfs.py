@@ -19,7 +19,7 @@ from bson import ObjectId
 from pymongo.collection import Collection
 from pymongo.cursor import Cursor
 
-from ._errors import BlobMissing
+from ._errors import BlobCorrupt, BlobMissing
 
 CHUNK_SIZE = 255 * 1024
 """The GridFS default chunk size."""
@@ -94,6 +94,11 @@ class GridFSReader(io.RawIOBase):
         self._cursor: Cursor[dict[str, Any]] | None = None
         self._chunk_index, self._chunk = -1, b""
 
+    @property
+    def length(self) -> int:
+        """The file's length, as its files document says."""
+        return self._length
+
     def readable(self) -> bool:
         return True
 
@@ -153,6 +158,11 @@ class GridFSReader(io.RawIOBase):
             doc = next(self._cursor, None)
             if doc is None or doc["n"] != index:
                 raise BlobMissing(f"chunk {index} of blob {self._file_id} is missing")
+            expected = min(self._chunk_size, self._length - index * self._chunk_size)
+            if len(doc["data"]) != expected:  # the GridFS spec: a reader MUST check each chunk's size
+                raise BlobCorrupt(
+                    f"chunk {index} of blob {self._file_id} holds {len(doc['data'])} bytes, not {expected}"
+                )
             self._chunk, self._chunk_index = doc["data"], index
         return self._chunk
 

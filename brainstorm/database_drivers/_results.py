@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ._blobs import BlobInfo, BlobReader, BlobSource, as_blob_source, decode
+from ._blobs import BlobInfo, BlobReader, BlobSource, as_blob_source, decode, located, payload_place
 from ._errors import InvalidInput, InvalidType
 from ._values import KeyPath, check_datetime, check_result_name, check_user_id, describe, normalize_tree
 from .storage import StoredResult
@@ -111,7 +111,8 @@ class Result(Mapping[str, Any]):
     a payload without loading it; `blobs` describes every payload without fetching any.
     """
 
-    def __init__(self, stored: StoredResult, open_ref: Opener) -> None:
+    def __init__(self, stored: StoredResult, open_ref: Opener, where: str = "") -> None:
+        self._where = where  # which result this is, for error messages
         self._value = stored["value"]
         self._blobs = {tuple(info["path"]): info for info in stored["blobs"]}
         self._open_ref = open_ref
@@ -151,8 +152,11 @@ class Result(Mapping[str, Any]):
         """A readable, seekable stream over the payload at `key` ('data', or 'frames.0.image')."""
         path = self._find(key)
         info = self._blobs[path]
-        raw: IO[bytes] = io.BytesIO(info["inline"]) if "inline" in info else self._open_ref(info["ref"])
-        return BlobReader(raw, info)
+        if "inline" in info:
+            return BlobReader(io.BytesIO(info["inline"]), info, self._where)
+        with located(payload_place(self._where, info)):
+            raw = self._open_ref(info["ref"])
+        return BlobReader(raw, info, self._where)
 
     def _decode(self, path: KeyPath) -> Any:
         with self.open(path) as reader:
