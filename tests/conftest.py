@@ -20,6 +20,7 @@ from tools.ferretdb_server import running_ferretdb
 
 MONGODB_URL_ENV = "BRAINSTORM_TEST_MONGODB_URL"
 DRIVER_NAMES = ["mongodb", "sqlite"]
+collect_ignore = ["example_plugin"]  # a driver author's suite: test_registry.py runs it on its own
 
 
 def with_database(url: str, database: str) -> str:

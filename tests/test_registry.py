@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,9 +14,12 @@ from pathlib import Path
 import pytest
 
 import brainstorm.database_drivers as db_drivers
+import brainstorm.testing.contract
 from brainstorm.database_drivers import Driver, InvalidInput, UnknownDriver, driver_name
+from tests.test_layering import foreign_private_imports
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_PLUGIN = ROOT / "tests" / "example_plugin"
 BUILT_IN = {"mongodb": "MongodbDriver", "sqlite": "SqliteDriver"}
 
 
@@ -166,3 +171,53 @@ def test_other_packages_add_drivers_through_entry_points(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "MemoDriver [{'user_id': 5, 'username': None}]"
+
+
+def test_a_third_party_driver_registered_by_entry_point_passes_the_contract_suite(tmp_path: Path) -> None:
+    """tests/example_plugin is a driver as its author would ship it: a module of primitives written
+    against public names only, its entry point, and a test module that imports the contract suite.
+    Installed (on PYTHONPATH), it is found by its entry point and passes the whole suite, with the
+    author's `driver_url`: pytest runs from elsewhere and never loads our conftest.py."""
+    assert foreign_private_imports(EXAMPLE_PLUGIN / "folder_driver.py", root=EXAMPLE_PLUGIN) == []
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join([str(EXAMPLE_PLUGIN), str(ROOT)])}
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import brainstorm.database_drivers as db_drivers
+            assert "folder" in db_drivers, sorted(db_drivers)
+            with db_drivers.connect("folder://{tmp_path / "db"}") as driver:
+                driver.save_user({{"user_id": 5}})
+                print(type(driver).__module__, type(driver).__name__, driver.get_users())
+            """),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "folder_driver FolderDriver [{'user_id': 5, 'username': None}]"
+    assert (tmp_path / "db" / "records.json").is_file()
+
+    suite = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--trace-config"),
+            *("-c", os.devnull, "--rootdir", EXAMPLE_PLUGIN, "--confcutdir", EXAMPLE_PLUGIN),
+            EXAMPLE_PLUGIN / "test_folder_driver.py",
+        ],
+        cwd=tmp_path,  # where hypothesis keeps its examples
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert suite.returncode == 0, suite.stdout[-20_000:] + suite.stderr
+    assert "PLUGIN registered:" in suite.stdout  # --trace-config lists every plugin and conftest loaded ...
+    assert str(ROOT / "tests" / "conftest.py") not in suite.stdout  # ... and ours is not one of them
+    counts = {outcome: int(n) for n, outcome in re.findall(r"(\d+) (\w+)", suite.stdout.strip().splitlines()[-1])}
+    contract_tests = [name for name in brainstorm.testing.contract.__all__ if name.startswith("test_")]
+    assert counts.get("passed", 0) >= len(contract_tests), counts
+    assert not {"failed", "skipped", "error", "errors", "xfailed", "xpassed", "deselected"} & set(counts), counts

@@ -14,6 +14,20 @@ How the protocols keep payloads safe without transactions (see `Driver` for the 
 that reuses a stored payload first `pin`s it and then checks it is `alive`; a payload is deleted
 only after it was `condemn`ed and then found not `in_use` (neither referenced by a published result
 nor pinned). Condemned payloads are never reused again.
+
+What a store author should know beyond each docstring:
+- A save runs inside `RecordStore.transaction()`: numbering, reading the previous versions, pinning,
+  the uploads (so a lock held there is held while big payloads are written) and the publishes. A store
+  whose transaction excludes every other writer for all of that may make `pin`/`unpin` no-ops: no
+  retirement can come between its pin, its `alive` check and its publish.
+- After a failed save, the protocol retires everything the save uploaded, outside the transaction:
+  `condemn`, `in_use` and `delete` then meet payloads whose records a rollback removed. `delete` must
+  take those (and payloads already gone) in its stride.
+- A payload to upload is a `BlobSource`: iterate `source.chunks()` for its bytes; its `length` and
+  `sha256` are known once they have all been read.
+- The values a store keeps arrive validated: naive UTC datetimes truncated to the millisecond, inline
+  payloads as bytes, JSON-like fields; a store must give them back identically.
+- A driver turns its storage library's errors into the package's by overriding `Driver._native_errors`.
 """
 
 from __future__ import annotations
@@ -25,7 +39,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, ClassVar, NotRequired, TypedDict
 
-from ._blobs import BlobInfo, BlobSource
+from ._blobs import BlobInfo as BlobInfo  # re-exported: store authors handle both
+from ._blobs import BlobSource as BlobSource
 
 Ref = Any
 """A blob store's id for one payload: hashable, and storable in a record."""
@@ -108,8 +123,9 @@ class RecordStore(abc.ABC):
 
     @abc.abstractmethod
     def number_snapshot(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
-        """The id of the user's snapshot at `when`, and whether this call created it (and the user,
-        if it had no live snapshot). A new id is above every id the user ever had, deleted ones too."""
+        """The id of the user's snapshot at `when`, and whether this call created it. Creating a
+        snapshot of an unknown user creates the user too (with only `user_id`, listed by `users`). A
+        new id is above every id the user ever had, deleted ones and a deleted user's included."""
 
     @abc.abstractmethod
     def snapshots(self, user_id: int) -> list[dict[str, Any]]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 from typing import Any
 
 import numpy as np
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers import BlobMissing
+from brainstorm.database_drivers.storage import refs_of
 from brainstorm.testing.helpers import count_blobs
 
 WHEN = 1575454087339
@@ -136,15 +138,18 @@ def test_a_stream_opened_before_a_delete_gives_the_right_bytes_or_blob_missing(d
 
 # Races with real processes ------------------------------------------------------------------------
 
-RACE_ROUNDS = 12
+RACE_ROUNDS = 16
 
 
 def resave_loop(url: str, rounds: int) -> None:
-    """Save the result again and again: alternately the same bytes (reused) and new ones."""
+    """Save the result again and again, mostly with the same bytes (so the stored payload is reused),
+    every fourth time with others; a second result with new bytes, uploaded after the reused payload
+    was checked and before the result is published, widens the window a delete can fall into."""
     with db_drivers.connect(url, inline_limit=0) as driver:
         for n in range(rounds):
-            data = BIG if n % 2 == 0 else BIG[::-1][: len(BIG) - n]
-            driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"n": n, "data": data}})
+            data = BIG if n % 4 else BIG[::-1][: len(BIG) - n]
+            filler = {"data": os.urandom(1 << 20)}
+            driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"n": n, "data": data}, "filler": filler})
 
 
 def delete_loop(url: str, rounds: int) -> None:
@@ -163,21 +168,41 @@ def assert_whole_or_absent(driver: db_drivers.Driver) -> None:
     assert hashlib.sha256(data).hexdigest() == result.blobs["data"]["sha256"]
 
 
+def assert_no_published_payload_is_missing(driver: db_drivers.Driver) -> int:
+    """Look once: a payload the result references that is missing must not be referenced still
+    afterwards (a deleted payload is never published again). Returns how many payloads were read."""
+    stored = driver.record_store.result(1, 1, "color")
+    opened = 0
+    for ref in refs_of(stored) if stored is not None else []:
+        try:
+            driver.blob_store.open(ref).close()
+            opened += 1
+        except BlobMissing:
+            again = driver.record_store.result(1, 1, "color")
+            assert again is None or ref not in refs_of(again), f"the published result points at missing {ref!r}"
+    return opened
+
+
 def test_a_delete_racing_saves_of_the_same_result_leaves_it_whole_or_absent(driver_url: str) -> None:
     with db_drivers.connect(driver_url) as driver:
         driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"n": -1, "data": BIG}})
-    spawn = multiprocessing.get_context("spawn")
-    processes: list[Any] = [
-        spawn.Process(target=resave_loop, args=(driver_url, RACE_ROUNDS)),
-        spawn.Process(target=resave_loop, args=(driver_url, RACE_ROUNDS)),
-        spawn.Process(target=delete_loop, args=(driver_url, RACE_ROUNDS)),
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=300)
-        assert process.exitcode == 0, f"a racing process failed ({process.exitcode})"
-    with db_drivers.connect(driver_url) as driver:
+        spawn = multiprocessing.get_context("spawn")
+        processes: list[Any] = [
+            spawn.Process(target=resave_loop, args=(driver_url, RACE_ROUNDS)),
+            spawn.Process(target=resave_loop, args=(driver_url, RACE_ROUNDS)),
+            spawn.Process(target=delete_loop, args=(driver_url, RACE_ROUNDS)),
+        ]
+        for process in processes:
+            process.start()
+        looks = 0
+        while any(process.is_alive() for process in processes):  # a reader, all along the race
+            assert_no_published_payload_is_missing(driver)
+            looks += 1
+        for process in processes:
+            process.join(timeout=300)
+            assert process.exitcode == 0, f"a racing process failed ({process.exitcode})"
+        assert looks > 0
+        assert_no_published_payload_is_missing(driver)
         assert_whole_or_absent(driver)
         driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"n": 99, "data": BIG}})
         assert_whole_or_absent(driver)  # and whatever the race left does not stop a later save
