@@ -34,6 +34,13 @@ def build() -> Path:
 @contextlib.contextmanager
 def running_ferretdb() -> Iterator[str]:
     """Run a FerretDB server on a free loopback port with a temporary data directory; yield its URL."""
+    with ferretdb_process() as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def ferretdb_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running_ferretdb`, also yielding the server's process (for tests that stop or kill it)."""
     binary = build()
     with tempfile.TemporaryDirectory(prefix="brainstorm-ferretdb-") as data:
         log_path = Path(data) / "ferretdb.log"
@@ -54,7 +61,7 @@ def running_ferretdb() -> Iterator[str]:
                 stderr=subprocess.STDOUT,
             )
         try:
-            yield f"mongodb://127.0.0.1:{_wait_for_port(process, log_path)}"
+            yield f"mongodb://127.0.0.1:{_wait_for_port(process, log_path)}", process
         finally:
             process.terminate()
             try:

@@ -13,8 +13,9 @@ import hashlib
 import io
 import mimetypes
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from typing import IO, Any, TypedDict
 
@@ -268,9 +269,12 @@ class BlobReader(io.BufferedIOBase):
     than the store's chunk and the caller's read size.
     """
 
-    def __init__(self, raw: IO[bytes], info: BlobInfo, where: str = "") -> None:
+    def __init__(
+        self, raw: IO[bytes], info: BlobInfo, where: str = "", guard: Callable[[], ContextManager[None]] | None = None
+    ) -> None:
         super().__init__()
         self._raw = raw
+        self._guard = guard or contextlib.nullcontext  # turns the store's own errors into the package's
         self.info = info
         self._where = payload_place(where, info)
         self._position = 0
@@ -333,7 +337,7 @@ class BlobReader(io.BufferedIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        self._position = self._raw.seek(offset, whence)
+        self._position = self._raw_call(self._raw.seek, offset, whence)
         return self._position
 
     def tell(self) -> int:
@@ -342,12 +346,12 @@ class BlobReader(io.BufferedIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._raw.close()
+            self._raw_call(self._raw.close)
         super().close()
 
-    def _raw_call(self, method: Any, argument: Any) -> Any:
-        with located(self._where):  # the store's own checks: say which payload
-            return method(argument)
+    def _raw_call(self, method: Any, *arguments: Any) -> Any:
+        with located(self._where), self._guard():  # the store's own checks say which payload
+            return method(*arguments)
 
     def _account(self, data: memoryview) -> None:
         """Hash bytes read in order from the start; at the end, compare with the stored sha256."""

@@ -230,7 +230,7 @@ class Driver(abc.ABC):
                 with self.blob_store.open(stored["body"]) as body:
                     stored["value"] = self.record_store.read_fields(body.read())
         where = f"user {user_id}, snapshot {snapshot_id}, result {result_name!r}"
-        return None if stored is None else Result(stored, self._open_blob, where)
+        return None if stored is None else Result(stored, self._open_blob, where, self._native_errors)
 
     def _open_blob(self, ref: Any) -> IO[bytes]:
         with self._native_errors():

@@ -10,6 +10,7 @@ import copy
 import datetime as dt
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -111,8 +112,15 @@ class Result(Mapping[str, Any]):
     a payload without loading it; `blobs` describes every payload without fetching any.
     """
 
-    def __init__(self, stored: StoredResult, open_ref: Opener, where: str = "") -> None:
+    def __init__(
+        self,
+        stored: StoredResult,
+        open_ref: Opener,
+        where: str = "",
+        guard: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> None:
         self._where = where  # which result this is, for error messages
+        self._guard = guard  # turns the store's errors while streaming into the package's
         self._value = stored["value"]
         self._blobs = {tuple(info["path"]): info for info in stored["blobs"]}
         self._open_ref = open_ref
@@ -156,7 +164,7 @@ class Result(Mapping[str, Any]):
             return BlobReader(io.BytesIO(info["inline"]), info, self._where)
         with located(payload_place(self._where, info)):
             raw = self._open_ref(info["ref"])
-        return BlobReader(raw, info, self._where)
+        return BlobReader(raw, info, self._where, self._guard)
 
     def _decode(self, path: KeyPath) -> Any:
         with self.open(path) as reader:

@@ -29,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
@@ -48,9 +50,10 @@ from ._url import redact, scrub
 from .storage import BlobOwner, BlobStore, Pin, RecordStore, Ref, StoredBlob, StoredResult, refs_of
 
 DEFAULT_DATABASE = "brainstorm"
-DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 5000
-"""How long an operation waits for an unreachable server before failing (override with the URL's
-`serverSelectionTimeoutMS`)."""
+DEFAULT_TIMEOUTS_MS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000, "socketTimeoutMS": 15000}
+"""How long a call waits before failing with DatabaseUnavailable: for an unreachable server, for a
+connection, and for any one reply (pymongo waits forever for a reply by default, so a frozen server,
+one that accepts and never answers, would hang a call). The URL's own options override them."""
 BUCKET = "blobs"
 RESULT_RECORD_LIMIT = 4 * 1024 * 1024
 """A result whose fields and inline payloads exceed this many BSON bytes keeps its payloads (and, if
@@ -59,6 +62,8 @@ KNOWN_SNAPSHOTS = 4096
 """How many (user, datetime) -> snapshot id pairs a driver remembers; ids never change, so this
 saves a lookup per result when a snapshot's results arrive one by one."""
 _WRITE_RETRIES = 10
+NUMBERING_PATIENCE_SECONDS = 60.0
+"""How long a new snapshot keeps trying for a free id while other writers take the ones it tried."""
 INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
     "users": [(("user_id", 1), ("field", 1)), (("field", 1), ("user_id", 1))],
     "snapshots": [(("user_id", 1), ("snapshot_id", 1)), (("user_id", 1), ("deleted", 1), ("datetime", 1))],
@@ -93,8 +98,8 @@ class MongodbDriver(Driver):
             "tz_aware": False,
             "document_class": dict,
         }
-        if "serverselectiontimeoutms" not in {k.lower() for k, _ in parse_qsl(urlsplit(url).query)}:
-            options["serverSelectionTimeoutMS"] = DEFAULT_SERVER_SELECTION_TIMEOUT_MS
+        given = {key.lower() for key, _ in parse_qsl(urlsplit(url).query)}
+        options.update({key: ms for key, ms in DEFAULT_TIMEOUTS_MS.items() if key.lower() not in given})
         options.update(client_options or {})
         with self._native_errors():
             self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url, **options)
@@ -197,7 +202,8 @@ class MongoRecords(RecordStore):
         (re)created after its new snapshot is."""
         if (known := self._known_snapshots.get((user_id, when))) is not None:
             return known, False
-        for _ in range(_WRITE_RETRIES):
+        deadline, pause = time.monotonic() + NUMBERING_PATIENCE_SECONDS, 0.001
+        while time.monotonic() < deadline:
             latest = self._snapshots.find_one({"user_id": user_id}, {"_id": 0}, sort=[("snapshot_id", -1)])
             if latest is not None and latest.get("datetime") == when and latest["deleted"] is False:
                 return self._remember(user_id, when, latest["snapshot_id"]), False
@@ -208,11 +214,15 @@ class MongoRecords(RecordStore):
                 existing = self._snapshots.find_one({"user_id": user_id, **_LIVE, "datetime": when}, {"_id": 0})
                 if existing is not None:
                     return self._remember(user_id, when, existing["snapshot_id"]), False
+                time.sleep(random.uniform(0, pause))  # contention: spread the writers out, more each time
+                pause = min(pause * 2, 0.1)
                 continue
             if latest is None or latest["deleted"] is not False:
                 self.write_user(user_id, {})  # the user's first snapshot (or first since it was deleted)
             return self._remember(user_id, when, snapshot_id), True
-        raise DatabaseUnavailable(f"too many concurrent writers for user {user_id}; could not number the snapshot")
+        raise DatabaseUnavailable(
+            f"could not number a snapshot of user {user_id} in {NUMBERING_PATIENCE_SECONDS:.0f}s of concurrent writers"
+        )
 
     def _remember(self, user_id: int, when: dt.datetime, snapshot_id: int) -> int:
         if len(self._known_snapshots) >= KNOWN_SNAPSHOTS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -209,3 +210,32 @@ def test_concurrent_saves_of_one_datetime_merge(driver_url: str) -> None:
             snapshot = reader.get_snapshot(1, summary["snapshot_id"])
             assert snapshot is not None
             assert snapshot["available_results"] == [f"r{worker}" for worker in range(workers)]
+
+
+CONTENDERS, SNAPSHOTS_EACH = 8, 6
+
+
+def create_snapshots(url: str, worker: int, results: multiprocessing.SimpleQueue[tuple[int, int]]) -> None:
+    """Create this worker's snapshots of user 1, each at a datetime of its own; report (ms, id)."""
+    with db_drivers.connect(url) as driver:
+        for n in range(SNAPSHOTS_EACH):
+            ms = 1_000_000 + worker * 1000 + n
+            results.put((ms, driver.save_snapshot({"user_id": 1, "datetime": ms, "pose": {"w": worker}})))
+
+
+def test_processes_contending_for_one_users_ids_all_succeed(driver_url: str) -> None:
+    """Contention for new ids is no outage: every save of 8 processes succeeds, each with an id of its own."""
+    spawn = multiprocessing.get_context("spawn")
+    results: multiprocessing.SimpleQueue[tuple[int, int]] = spawn.SimpleQueue()
+    workers = [spawn.Process(target=create_snapshots, args=(driver_url, w, results)) for w in range(CONTENDERS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+        assert worker.exitcode == 0, "a save failed under contention"
+    saved = dict(results.get() for _ in range(CONTENDERS * SNAPSHOTS_EACH))
+    assert len(set(saved.values())) == len(saved) == CONTENDERS * SNAPSHOTS_EACH
+    with db_drivers.connect(driver_url) as driver:
+        assert {s["snapshot_id"]: s["datetime"] for s in driver.get_snapshots(1)} == {
+            sid: at_millis(ms) for ms, sid in saved.items()
+        }
