@@ -40,6 +40,7 @@ from ._errors import (
     InvalidType,
     UnknownDriver,
 )
+from ._reports import GarbageReport, Tally, VerifyReport
 from ._results import Result
 from ._url import redact, scheme_of
 from ._values import check_datetime, check_result_name, check_user
@@ -55,10 +56,13 @@ __all__ = [
     "DatabaseUnavailable",
     "Driver",
     "DriverUnavailable",
+    "GarbageReport",
     "InvalidInput",
     "InvalidType",
     "Result",
+    "Tally",
     "UnknownDriver",
+    "VerifyReport",
     "check_datetime",
     "check_result_name",
     "check_user",

@@ -16,11 +16,21 @@ from types import TracebackType
 from typing import IO, Any, ClassVar
 
 from ._blobs import DEFAULT_INLINE_LIMIT, BlobSource, check_inline_limit
-from ._errors import InvalidInput
+from ._errors import BlobCorrupt, BlobMissing, InvalidInput
+from ._reports import GarbageReport, Tally, VerifyReport
 from ._results import PendingResult, Result, encode_snapshot, store_result
 from ._url import redact, scheme_of
 from ._values import KeyPath, check_result_name, check_snapshot_id, check_user, check_user_id, describe
-from .storage import BlobOwner, BlobStore, RecordStore, Ref, StoredResult, refs_of
+from .storage import BlobOwner, BlobStore, RecordStore, Ref, StoredBlob, StoredResult, refs_of
+
+DEFAULT_GRACE = dt.timedelta(hours=1)
+"""How old an unused payload must be before `collect_garbage` deletes it."""
+PIN_LEASE = dt.timedelta(days=1)
+"""Pins older than this are a killed writer's: `collect_garbage` removes them (a save never takes as long)."""
+IN_USE_BATCH = 500
+VERIFY_READ_SIZE = 1024 * 1024
+Progress = Callable[[int], None]
+"""Called with how many more items are done."""
 
 User = dict[str, Any]
 SnapshotSummary = dict[str, Any]
@@ -35,15 +45,15 @@ class Driver(abc.ABC):
     `url` picks the database; its scheme must be one of the class's `schemes`. Payloads of at most
     `inline_limit` bytes are kept inside the result's record, larger ones in the blob store.
 
-    Why no interleaving of saves and deletes loses a payload, with only single-step atomic
-    primitives: a payload is deleted only by `_retire`, which first condemns it and then checks
-    that it is not in use (pinned, then referenced). A save that reuses a stored payload pins it
-    first and then checks it is alive, and keeps the pin until it has published. If the save saw
-    the payload alive, its pin came before the condemnation, so the retirer's check sees the pin
-    or, once the pin is released, the published reference, and keeps the payload. If the save saw
-    it condemned, it uploads the bytes again. Fresh uploads are known to nobody until published.
-    So no published result ever points at a deleted payload; what a crash leaves behind is only
-    unreferenced payloads, which a listing of the blob store finds.
+    Why no interleaving of saves, deletes and garbage collection loses a payload, with only
+    single-step atomic primitives: a payload is deleted only by `_retire`, which first condemns it
+    and then checks that it is not in use (pinned, then referenced). A save pins the results it
+    writes before it uploads or reuses anything, and unpins them once published; it reuses a stored
+    payload only if it finds it alive after pinning. A retirer that looks after the pin sees it, or,
+    once it is released, the published reference, and keeps the payload; one that condemned a reused
+    payload before the save looked is seen by the save, which uploads the bytes again. So no
+    published result ever points at a deleted payload; what a crash leaves behind is unreferenced
+    payloads and stale pins, which `collect_garbage` finds.
     """
 
     schemes: ClassVar[tuple[str, ...]]
@@ -92,7 +102,8 @@ class Driver(abc.ABC):
                 snapshot_id, created = records.number_snapshot(user_id, when)
                 names = [pending.name for pending in results if pending.blobs]
                 previous = records.stored_results(user_id, snapshot_id, names) if names and not created else {}
-                with self._claimed(previous) as reusable:
+                with self._pinned(user_id, snapshot_id, names):
+                    reusable = self._alive_only(previous)
 
                     def upload(source: BlobSource, owner: BlobOwner) -> Ref:
                         uploads.append(self.blob_store.upload(source, owner))
@@ -116,18 +127,25 @@ class Driver(abc.ABC):
         return snapshot_id
 
     @contextlib.contextmanager
-    def _claimed(self, previous: dict[str, StoredResult]) -> Iterator[dict[str, StoredResult]]:
-        """The previous versions, their payloads pinned until published, less any already condemned."""
-        refs = [ref for version in previous.values() for ref in refs_of(version)]
-        if not refs:
-            yield previous
+    def _pinned(self, user_id: int, snapshot_id: int, names: list[str]) -> Iterator[None]:
+        """Hold the payloads of these results, stored and to come, as in use until they are published."""
+        if not names:
+            yield
             return
-        pin = self.record_store.pin(refs)
+        pin = self.record_store.pin(user_id, snapshot_id, names)
         try:
-            alive = self.blob_store.alive(refs)
-            yield {name: _without_refs(version, alive) for name, version in previous.items()}
+            yield
         finally:
             self.record_store.unpin(pin)
+
+    def _alive_only(self, previous: dict[str, StoredResult]) -> dict[str, StoredResult]:
+        """The previous versions less their condemned payloads, so that only live ones are reused
+        (checked after pinning: a payload condemned after this check sees the pin and is kept)."""
+        refs = [ref for version in previous.values() for ref in refs_of(version)]
+        if not refs:
+            return previous
+        alive = self.blob_store.alive(refs)
+        return {name: _without_refs(version, alive) for name, version in previous.items()}
 
     def _store(
         self,
@@ -184,13 +202,94 @@ class Driver(abc.ABC):
         self._retire([ref for stored in removed for ref in refs_of(stored)])
         return True
 
-    def _retire(self, refs: Iterable[Ref]) -> None:
-        """Delete payloads no published result uses: condemn them, then delete those not in use."""
+    def _retire(self, refs: Iterable[Ref]) -> set[Ref]:
+        """Delete payloads no published result uses: condemn them, then delete those not in use.
+        Returns what was deleted."""
         refs = list(dict.fromkeys(refs))
-        if refs:
-            self.blob_store.condemn(refs)
-            in_use = self.record_store.in_use(refs)
-            self.blob_store.delete(ref for ref in refs if ref not in in_use)
+        if not refs:
+            return set()
+        self.blob_store.condemn(refs)
+        in_use = self.record_store.in_use(refs)
+        doomed = {ref for ref in refs if ref not in in_use}
+        self.blob_store.delete(doomed)
+        return doomed
+
+    # Verifying and collecting garbage ----------------------------------------------------------
+
+    def verify(self, user_id: object = None, *, progress: Progress | None = None) -> VerifyReport:
+        """Read back every published payload (of one user, if given) and check its length and sha256;
+        for the whole database, also count what the blob store holds that nothing uses. Changes nothing.
+        `progress` is called with 1 after each result."""
+        user = None if user_id is None else check_user_id(user_id)
+        report = VerifyReport()
+        with self._native_errors():
+            for owner, snapshot_id, name, stored in self.record_store.results(user):
+                _verify_result(self._result(owner, snapshot_id, name, stored), report)
+                if progress:
+                    progress(1)
+            if user is None:
+                for blob in self._orphans(_now()):
+                    report.orphaned.add(blob.length)
+                    report.problems.append(
+                        f"orphaned payload {blob.ref!r}: {blob.length} bytes, uploaded {blob.uploaded}"
+                    )
+                for blob in self.blob_store.leftovers(_now()):
+                    report.incomplete.add(blob.length)
+                    report.problems.append(
+                        f"incomplete upload {blob.ref!r}: {blob.length} bytes, begun {blob.uploaded}"
+                    )
+        return report
+
+    def collect_garbage(
+        self, grace: dt.timedelta = DEFAULT_GRACE, *, dry_run: bool = False, progress: Progress | None = None
+    ) -> GarbageReport:
+        """Delete payloads no published result uses that are older than `grace`, half-written uploads,
+        and pins of killed writers. Safe while writers run: an orphan is deleted by the same protocol as
+        a replaced payload (condemned, then checked not in use), so a save that takes it back keeps it.
+        `dry_run`: report what would go, change nothing."""
+        if not isinstance(grace, dt.timedelta) or grace < dt.timedelta(0):
+            raise InvalidInput(f"the grace period must be a non-negative timedelta, not {grace!r}")
+        now = _now()
+        report = GarbageReport(dry_run=dry_run, grace_seconds=grace.total_seconds())
+        with self._native_errors():
+            if not dry_run:
+                report.stale_pins = self.record_store.drop_pins(now - PIN_LEASE)
+            orphans = self._orphans(now - grace, recent=report.recent, progress=progress)
+            for blob in orphans:
+                report.orphaned.add(blob.length)
+            if not dry_run:
+                deleted = self._retire(blob.ref for blob in orphans)
+                for blob in orphans:
+                    if blob.ref in deleted:
+                        report.collected.add(blob.length)
+            leftovers = self.blob_store.leftovers(now - grace)
+            for blob in leftovers:
+                report.incomplete.add(blob.length)
+            if leftovers and not dry_run:
+                self.blob_store.delete(blob.ref for blob in leftovers)
+        return report
+
+    def _orphans(
+        self, uploaded_before: dt.datetime, *, recent: Tally | None = None, progress: Progress | None = None
+    ) -> list[StoredBlob]:
+        """Complete payloads uploaded before the cutoff that nothing uses (pinned or referenced)."""
+        orphans, batch = [], []
+        for blob in self.blob_store.listing():
+            if blob.uploaded > uploaded_before:
+                if recent is not None:
+                    recent.add(blob.length)
+                continue
+            batch.append(blob)
+            if len(batch) == IN_USE_BATCH:
+                orphans += self._unused(batch)
+                batch = []
+            if progress:
+                progress(1)
+        return orphans + self._unused(batch)
+
+    def _unused(self, blobs: list[StoredBlob]) -> list[StoredBlob]:
+        in_use = self.record_store.in_use([blob.ref for blob in blobs]) if blobs else set()
+        return [blob for blob in blobs if blob.ref not in in_use]
 
     # Reading -----------------------------------------------------------------------------------
 
@@ -229,8 +328,12 @@ class Driver(abc.ABC):
             if stored is not None and "body" in stored:  # fields too large for the record
                 with self.blob_store.open(stored["body"]) as body:
                     stored["value"] = self.record_store.read_fields(body.read())
-        where = f"user {user_id}, snapshot {snapshot_id}, result {result_name!r}"
-        return None if stored is None else Result(stored, self._open_blob, where, self._native_errors)
+        return None if stored is None else self._result(user_id, snapshot_id, result_name, stored)
+
+    def _result(self, user_id: int, snapshot_id: int, name: str, stored: StoredResult) -> Result:
+        """A stored result as readers get it: lazy, its payloads checked, errors named and translated."""
+        where = f"user {user_id}, snapshot {snapshot_id}, result {name!r}"
+        return Result(stored, self._open_blob, where, self._native_errors)
 
     def _open_blob(self, ref: Any) -> IO[bytes]:
         with self._native_errors():
@@ -271,3 +374,23 @@ def _without_refs(version: StoredResult, alive: set[Ref]) -> StoredResult:
     """A previous version with only the payloads that are still alive, so only those are reused."""
     blobs = [info for info in version["blobs"] if "ref" not in info or info["ref"] in alive]
     return StoredResult(value=version["value"], blobs=blobs)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _verify_result(result: Result, report: VerifyReport) -> None:
+    """Read each payload of a result through to its end, which checks it; tally what was found."""
+    for path, info in result.blobs.items():
+        try:
+            with result.open(path) as stream:
+                while stream.read(VERIFY_READ_SIZE):
+                    pass
+            report.checked.add(info["length"])
+        except BlobMissing as exc:
+            report.missing.add(info["length"])
+            report.problems.append(f"missing: {exc}")
+        except BlobCorrupt as exc:
+            report.corrupt.add(info["length"])
+            report.problems.append(f"corrupt: {exc}")

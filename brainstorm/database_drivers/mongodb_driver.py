@@ -12,7 +12,8 @@ Layout (database = the URL's path, default `brainstorm`):
   (user_id, snapshot_id, name): the result's fields (None where each payload sits), one description
   per payload (kind, content type, length, sha256, and the GridFS id or inline bytes), and `refs`,
   every GridFS id it uses (indexed, so a payload's users are found).
-- `pins`: `{_id, refs, at}`, payloads a save is about to publish again (see `Driver`).
+- `pins`: `{_id, owners, at}`, results (`"<user_id>/<snapshot_id>/<name>"`) a save is writing: their
+  payloads, stored or being uploaded, are in use until it has published (see `Driver`).
 - GridFS bucket `blobs`: payloads above the inline limit, named
   `<user_id>/<snapshot_id>/<result>/<path><.npy|.png|.tiff|.bin>`, with metadata
   `{content_type, contentType, sha256, user_id, snapshot_id, result_name, path, kind}` (and
@@ -37,6 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import bson
 import pymongo
+from bson import ObjectId
 from bson.codec_options import TypeDecoder, TypeRegistry
 from bson.int64 import Int64
 from pymongo import errors as mongo_errors
@@ -62,6 +64,9 @@ KNOWN_SNAPSHOTS = 4096
 """How many (user, datetime) -> snapshot id pairs a driver remembers; ids never change, so this
 saves a lookup per result when a snapshot's results arrive one by one."""
 _WRITE_RETRIES = 10
+IN_FLIGHT_FLOOR = dt.timedelta(hours=1)
+"""GridFS chunks without their files document younger than this may be an upload in flight: they
+are never collected, whatever the grace period."""
 NUMBERING_PATIENCE_SECONDS = 60.0
 """How long a new snapshot keeps trying for a free id while other writers take the ones it tried."""
 INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
@@ -73,7 +78,7 @@ INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
 served by one."""
 LOOKUP_INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
     "results": [(("refs", 1),)],
-    "pins": [(("refs", 1),)],
+    "pins": [(("owners", 1),), (("at", 1),)],
 }
 """The other (not unique) indexes the driver creates: who uses a payload."""
 _LIVE = {"deleted": False}
@@ -153,6 +158,7 @@ class MongoRecords(RecordStore):
         self.database = database
         self._users, self._snapshots, self._results = records["users"], records["snapshots"], records["results"]
         self._pins = records["pins"]
+        self._files = records[f"{BUCKET}.files"]  # the owners of payloads, for `in_use`
         self._known_snapshots: dict[tuple[int, dt.datetime], int] = {}
 
     def fields_blob(self, value: dict[str, Any]) -> BlobSource:
@@ -285,18 +291,40 @@ class MongoRecords(RecordStore):
 
     # Payload safety ----------------------------------------------------------------------------
 
-    def pin(self, refs: list[Ref]) -> Pin:
-        return self._pins.insert_one({"refs": refs, "at": _now()}).inserted_id
+    def pin(self, user_id: int, snapshot_id: int, names: list[str]) -> Pin:
+        owners = [_owner_key(user_id, snapshot_id, name) for name in names]
+        return self._pins.insert_one({"owners": owners, "at": _now()}).inserted_id
 
     def unpin(self, pin: Pin) -> None:
         self._pins.delete_one({"_id": pin})
 
     def in_use(self, refs: list[Ref]) -> set[Ref]:
+        """Payloads of a pinned result (its owner, from the GridFS metadata), then referenced ones."""
+        owners: dict[str, list[Ref]] = {}
+        for file in self._files.find(
+            {"_id": {"$in": refs}}, {"metadata.user_id": 1, "metadata.snapshot_id": 1, "metadata.result_name": 1}
+        ):
+            meta = file.get("metadata", {})
+            key = _owner_key(meta.get("user_id"), meta.get("snapshot_id"), meta.get("result_name"))
+            owners.setdefault(key, []).append(file["_id"])
+        used: set[Ref] = set()
+        for pin in self._pins.find({"owners": {"$in": list(owners)}}, {"_id": 0, "owners": 1}):
+            used.update(ref for key in pin["owners"] for ref in owners.get(key, []))
         wanted = set(refs)
-        pinned = self._pins.find({"refs": {"$in": refs}}, {"_id": 0, "refs": 1})
-        used = {ref for doc in pinned for ref in doc["refs"] if ref in wanted}
         referenced = self._results.find({"refs": {"$in": refs}}, {"_id": 0, "refs": 1})
         return used | {ref for doc in referenced for ref in doc["refs"] if ref in wanted}
+
+    def results(self, user_id: int | None = None) -> Iterator[tuple[int, int, str, StoredResult]]:
+        for doc in self._results.find({} if user_id is None else {"user_id": user_id}):
+            yield doc["user_id"], doc["snapshot_id"], doc["name"], cast(StoredResult, doc)
+
+    def drop_pins(self, older_than: dt.datetime) -> int:
+        return self._pins.delete_many({"at": {"$lt": older_than}}).deleted_count
+
+
+def _owner_key(user_id: Any, snapshot_id: Any, name: Any) -> str:
+    """How a pin names a result whose payloads it holds."""
+    return f"{user_id}/{snapshot_id}/{name}"
 
 
 class GridFSBlobs(BlobStore):
@@ -336,9 +364,22 @@ class GridFSBlobs(BlobStore):
     def delete(self, refs: Iterable[Ref]) -> None:
         self.bucket.delete(list(refs))
 
-    def list(self) -> Iterator[StoredBlob]:
+    def listing(self) -> Iterator[StoredBlob]:
         for doc in self.bucket.files.find({}, {"length": 1, "uploadDate": 1}):
             yield StoredBlob(doc["_id"], doc["length"], doc["uploadDate"])
+
+    def leftovers(self, older_than: dt.datetime) -> list[StoredBlob]:
+        """Chunks whose files document is missing (the files document is written last), of uploads
+        that began before `older_than` and at least `IN_FLIGHT_FLOOR` ago: an upload in flight looks
+        the same. A file id is an ObjectId, which says when the upload began."""
+        files = set(self.bucket.files.distinct("_id"))
+        cutoff = min(older_than, _now() - IN_FLIGHT_FLOOR).replace(tzinfo=dt.UTC)
+        found = []
+        for file_id in self.bucket.chunks.distinct("files_id"):
+            if file_id not in files and isinstance(file_id, ObjectId) and file_id.generation_time < cutoff:
+                length = sum(len(c["data"]) for c in self.bucket.chunks.find({"files_id": file_id}, {"data": 1}))
+                found.append(StoredBlob(file_id, length, file_id.generation_time.replace(tzinfo=None)))
+        return found
 
 
 def _now() -> dt.datetime:

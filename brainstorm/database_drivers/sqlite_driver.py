@@ -358,8 +358,9 @@ class SqliteRecords(RecordStore):
 
     # Payload safety ----------------------------------------------------------------------------
 
-    def pin(self, refs: list[Ref]) -> Pin:
-        """Nothing to write: a save pins only inside its transaction, which no retirement interleaves."""
+    def pin(self, user_id: int, snapshot_id: int, names: list[str]) -> Pin:
+        """Nothing to write: a save pins only inside its transaction, which no retirement interleaves,
+        and its uploads are rows no other connection sees before they are published."""
         return None
 
     def unpin(self, pin: Pin) -> None:
@@ -377,6 +378,16 @@ class SqliteRecords(RecordStore):
             refs,
         )
         return {blob_id for (blob_id,) in rows}
+
+    def results(self, user_id: int | None = None) -> Iterator[tuple[int, int, str, StoredResult]]:
+        sql = "SELECT user_id, snapshot_id, name, record FROM results"
+        rows = self._db.query(sql, ()) if user_id is None else self._db.query(f"{sql} WHERE user_id = ?", (user_id,))
+        for row_user, snapshot_id, name, record in rows:
+            yield row_user, snapshot_id, name, _loads(record)
+
+    def drop_pins(self, older_than: dt.datetime) -> int:
+        """There are none (see `pin`)."""
+        return 0
 
 
 class SqliteBlobs(BlobStore):
@@ -450,10 +461,24 @@ class SqliteBlobs(BlobStore):
             with self._db.transaction() as db:
                 db.executemany("DELETE FROM trash WHERE blob_id = ?", [(blob_id,) for blob_id in trashed])
 
-    def list(self) -> Iterator[StoredBlob]:
+    def listing(self) -> Iterator[StoredBlob]:
         rows = self._db.query("SELECT blob_id, length, uploaded FROM blobs WHERE length IS NOT NULL")
         for blob_id, length, uploaded in rows:
             yield StoredBlob(blob_id, length, check_datetime(uploaded or 0))
+
+    def leftovers(self, older_than: dt.datetime) -> list[StoredBlob]:
+        """Payload files without a row (a writer killed before its commit), written before `older_than`.
+        Looked for under the write lock, so no save is writing a file of its own meanwhile."""
+        cutoff = older_than.replace(tzinfo=dt.UTC).timestamp()
+        with self._db.transaction() as db:
+            known = {blob_id for (blob_id,) in db.execute("SELECT blob_id FROM blobs")}
+            found = []
+            for entry in _files_below(self._prefix):
+                stat = entry.stat()
+                if entry.name.isdigit() and int(entry.name) not in known and stat.st_mtime < cutoff:
+                    uploaded = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(tzinfo=None)
+                    found.append(StoredBlob(int(entry.name), stat.st_size, uploaded))
+        return found
 
     def _file(self, blob_id: int) -> str:
         """The payload's file (a plain string: payload I/O is on the hot path, and pathlib is not free)."""
@@ -467,6 +492,15 @@ _LAST_DELETED_ID = "coalesce((SELECT last_snapshot_id FROM deleted_users WHERE u
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _files_below(prefix: str) -> Iterator[os.DirEntry[str]]:
+    """The payload files in the blob directory's `<xx>` subdirectories."""
+    if not os.path.isdir(prefix):
+        return
+    for sub in os.scandir(prefix):
+        if sub.is_dir():
+            yield from (entry for entry in os.scandir(sub.path) if entry.is_file())
 
 
 def _remove(file: str) -> None:

@@ -16,10 +16,11 @@ only after it was `condemn`ed and then found not `in_use` (neither referenced by
 nor pinned). Condemned payloads are never reused again.
 
 What a store author should know beyond each docstring:
-- A save runs inside `RecordStore.transaction()`: numbering, reading the previous versions, pinning,
-  the uploads (so a lock held there is held while big payloads are written) and the publishes. A store
-  whose transaction excludes every other writer for all of that may make `pin`/`unpin` no-ops: no
-  retirement can come between its pin, its `alive` check and its publish.
+- A save runs inside `RecordStore.transaction()`: numbering, reading the previous versions, pinning
+  the results it writes, the uploads (so a lock held there is held while big payloads are written) and
+  the publishes. A store whose transaction excludes every other writer for all of that, and whose
+  uncommitted uploads no other connection can see, may make `pin`/`unpin` no-ops: no retirement or
+  garbage collection can come between its pin, its checks and its publish.
 - After a failed save, the protocol retires everything the save uploaded, outside the transaction:
   `condemn`, `in_use` and `delete` then meet payloads whose records a rollback removed. `delete` must
   take those (and payloads already gone) in its stride.
@@ -166,17 +167,25 @@ class RecordStore(abc.ABC):
     # Payload safety ----------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def pin(self, refs: list[Ref]) -> Pin:
-        """Mark payloads as about to be published again, so `in_use` reports them until `unpin`."""
+    def pin(self, user_id: int, snapshot_id: int, names: list[str]) -> Pin:
+        """Hold every payload of these results (stored, or about to be uploaded) as in use until `unpin`."""
 
     @abc.abstractmethod
     def unpin(self, pin: Pin) -> None:
-        """Release what `pin` marked."""
+        """Release what `pin` held."""
 
     @abc.abstractmethod
     def in_use(self, refs: list[Ref]) -> set[Ref]:
-        """Those of `refs` that a published result references or a pin holds (pins first, then
-        results: a pin released after being looked at has published its reference by then)."""
+        """Those of `refs` that belong to a result a pin holds, or that a published result references
+        (pins first, then results: a pin released after being looked at has published by then)."""
+
+    @abc.abstractmethod
+    def results(self, user_id: int | None = None) -> Iterator[tuple[int, int, str, StoredResult]]:
+        """Every published result (of one user, if given) as (user_id, snapshot_id, name, stored)."""
+
+    @abc.abstractmethod
+    def drop_pins(self, older_than: dt.datetime) -> int:
+        """Remove pins taken before `older_than` (left by killed writers); how many there were."""
 
 
 class BlobStore(abc.ABC):
@@ -184,8 +193,8 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     def upload(self, source: BlobSource, owner: BlobOwner) -> Ref:
-        """Store the bytes of `source`; visible (`open`, `list`) only once complete. On failure
-        nothing is left that `list` would not show."""
+        """Store the bytes of `source`; visible (`open`, `listing`) only once complete. On failure
+        nothing is left that `listing` would not show."""
 
     @abc.abstractmethod
     def open(self, ref: Ref) -> IO[bytes]:
@@ -204,5 +213,11 @@ class BlobStore(abc.ABC):
         """Delete payloads (those already gone are fine); a reader finds each whole or missing."""
 
     @abc.abstractmethod
-    def list(self) -> Iterator[StoredBlob]:
+    def listing(self) -> Iterator[StoredBlob]:
         """Every complete payload the store holds, referenced or not."""
+
+    @abc.abstractmethod
+    def leftovers(self, older_than: dt.datetime) -> list[StoredBlob]:
+        """Incomplete uploads (a writer killed mid-way) begun before `older_than`: what `listing` does
+        not show but `delete` removes. A store where an upload in flight looks the same must leave
+        those it cannot tell apart."""

@@ -22,7 +22,7 @@ import brainstorm.database_drivers as db_drivers
 
 def count_blobs(driver: db_drivers.Driver) -> int:
     """How many payloads the driver's blob store holds."""
-    return sum(1 for _ in driver.blob_store.list())
+    return sum(1 for _ in driver.blob_store.listing())
 
 
 class OneWayStream(io.RawIOBase):

@@ -200,11 +200,11 @@ class FolderRecords(RecordStore):
             snapshots = records["snapshots"].pop(str(user_id), {})
         return [stored for snapshot in snapshots.values() for stored in snapshot["results"].values()]
 
-    def pin(self, refs: list[Ref]) -> Pin:
-        """Nothing to write. A save pins, checks `alive` and publishes inside one transaction, under
-        the lock; a retirer's `condemn` takes the same lock and its `in_use` comes after. So either
-        the save saw the payload condemned (and uploads it again), or its publication was written
-        before the condemnation, and `in_use` sees the reference."""
+    def pin(self, user_id: int, snapshot_id: int, names: list[str]) -> Pin:
+        """Nothing to write. A save pins, uploads, checks `alive` and publishes inside one transaction,
+        under the lock; a retirer's `condemn` takes the same lock and its `in_use` comes after. So
+        either the save saw the payload condemned (and uploads it again), or its publication was
+        written before the condemnation, and `in_use` sees the reference."""
         return None
 
     def unpin(self, pin: Pin) -> None:
@@ -220,6 +220,17 @@ class FolderRecords(RecordStore):
             for ref in refs_of(stored)
         }
         return used & set(refs)
+
+    def results(self, user_id: int | None = None) -> Iterator[tuple[int, int, str, StoredResult]]:
+        for user, snapshots in self._folder.current()["snapshots"].items():
+            if user_id is None or user == str(user_id):
+                for snapshot_id, snapshot in snapshots.items():
+                    for name, stored in snapshot["results"].items():
+                        yield int(user), int(snapshot_id), name, stored
+
+    def drop_pins(self, older_than: dt.datetime) -> int:
+        """There are none (see `pin`)."""
+        return 0
 
 
 def _snapshot(records: Records, user_id: int, snapshot_id: int) -> dict[str, Any] | None:
@@ -237,7 +248,7 @@ class FolderBlobs(BlobStore):
 
     def upload(self, source: BlobSource, owner: BlobOwner) -> str:
         ref = uuid.uuid4().hex
-        temporary = self._directory / f".{ref}.part"  # hidden from `list` until renamed whole
+        temporary = self._directory / f".{ref}.part"  # hidden from `listing` until renamed whole
         try:
             with open(temporary, "wb") as out:
                 for chunk in source.chunks(hash_alongside=True):
@@ -273,17 +284,31 @@ class FolderBlobs(BlobStore):
             with self._folder.transaction() as records:
                 records["condemned"] = [ref for ref in records["condemned"] if ref not in doomed]
 
-    def list(self) -> Iterator[StoredBlob]:
+    def leftovers(self, older_than: dt.datetime) -> list[StoredBlob]:
+        """Uploads a killed writer left half-written. Looked for under the lock, which every save holds
+        while it uploads, so none is in progress."""
+        with self._folder.transaction():
+            return [blob for blob in self._stat_all(partial=True) if blob.uploaded < older_than]
+
+    def listing(self) -> Iterator[StoredBlob]:
+        yield from self._stat_all(partial=False)
+
+    def _stat_all(self, *, partial: bool) -> list[StoredBlob]:
+        """Complete payloads, or (`partial`) half-written uploads (`.<uuid>.part`)."""
+        found = []
         for entry in os.scandir(self._directory):
-            if entry.name.startswith("."):  # an upload in progress, or left by a killed writer
+            if entry.name.startswith(".") != partial:
                 continue
             try:
                 stat = entry.stat()
             except FileNotFoundError:  # deleted since the directory was read
                 continue
-            yield StoredBlob(
-                entry.name, stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(tzinfo=None)
+            found.append(
+                StoredBlob(
+                    entry.name, stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(tzinfo=None)
+                )
             )
+        return found
 
 
 # The two types JSON lacks are tagged; keys the contract allows never start with '$', so a tag

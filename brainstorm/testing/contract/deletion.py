@@ -168,17 +168,18 @@ def assert_whole_or_absent(driver: db_drivers.Driver) -> None:
     assert hashlib.sha256(data).hexdigest() == result.blobs["data"]["sha256"]
 
 
-def assert_no_published_payload_is_missing(driver: db_drivers.Driver) -> int:
-    """Look once: a payload the result references that is missing must not be referenced still
-    afterwards (a deleted payload is never published again). Returns how many payloads were read."""
-    stored = driver.record_store.result(1, 1, "color")
+def assert_no_published_payload_is_missing(driver: db_drivers.Driver, name: str = "color") -> int:
+    """Look once at result `name` of user 1's snapshot 1: a payload it references that is missing must
+    not be referenced still afterwards (a deleted payload is never published again). Returns how many
+    payloads were there."""
+    stored = driver.record_store.result(1, 1, name)
     opened = 0
     for ref in refs_of(stored) if stored is not None else []:
         try:
             driver.blob_store.open(ref).close()
             opened += 1
         except BlobMissing:
-            again = driver.record_store.result(1, 1, "color")
+            again = driver.record_store.result(1, 1, name)
             assert again is None or ref not in refs_of(again), f"the published result points at missing {ref!r}"
     return opened
 

@@ -1,0 +1,98 @@
+"""verify and collect_garbage: every payload checked, orphans found and collected only when safe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+from typing import Any
+
+import brainstorm.database_drivers as db_drivers
+from brainstorm.database_drivers.storage import BlobOwner, BlobSource
+from brainstorm.testing.contract.deletion import WHEN, assert_no_published_payload_is_missing, populate
+from brainstorm.testing.helpers import count_blobs
+
+ZERO = dt.timedelta(0)
+
+
+def payload_tally(driver: db_drivers.Driver, user_id: int | None = None) -> tuple[int, int]:
+    """(count, bytes) of the payloads the published results describe."""
+    count = size = 0
+    for user in driver.get_users():
+        if user_id is not None and user["user_id"] != user_id:
+            continue
+        for listed in driver.get_snapshots(user["user_id"]):
+            snapshot = driver.get_snapshot(user["user_id"], listed["snapshot_id"])
+            assert snapshot is not None
+            for name in snapshot["available_results"]:
+                result = driver.get_result(user["user_id"], listed["snapshot_id"], name)
+                assert result is not None
+                count += len(result.blobs)
+                size += sum(info["length"] for info in result.blobs.values())
+    return count, size
+
+
+def upload_orphan(driver: db_drivers.Driver, size: int = 5000) -> Any:
+    """A payload in the blob store that no result uses (what a killed writer's upload becomes)."""
+    data = os.urandom(size)
+    source = BlobSource("bytes", "application/octet-stream", ".bin", pieces=[data], length=len(data))
+    return driver.blob_store.upload(source, BlobOwner(42, 1, "lost", "data"))
+
+
+def test_verify_reads_back_every_published_payload(driver: db_drivers.Driver) -> None:
+    populate(driver, snapshots=2)
+    populate(driver, user_id=7, snapshots=1)
+    report = driver.verify()
+    assert report.ok and report.problems == []
+    assert (report.checked.count, report.checked.bytes) == payload_tally(driver)
+    mine = driver.verify(7)
+    assert (mine.checked.count, mine.checked.bytes) == payload_tally(driver, 7)
+
+
+def test_an_orphan_is_reported_and_collected_only_past_the_grace_period(driver: db_drivers.Driver) -> None:
+    populate(driver, snapshots=1)
+    blobs = count_blobs(driver)
+    upload_orphan(driver)
+    found = driver.verify()
+    assert not found.ok and found.orphaned.count == 1 and found.orphaned.bytes == 5000
+    assert len(found.problems) == 1 and "orphaned" in found.problems[0]
+    waiting = driver.collect_garbage()  # the default grace period: an hour
+    assert waiting.collected.count == 0 and waiting.recent.count == blobs + 1
+    dry = driver.collect_garbage(ZERO, dry_run=True)
+    assert dry.orphaned.count == 1 and dry.collected.count == 0 and count_blobs(driver) == blobs + 1
+    collected = driver.collect_garbage(ZERO)
+    assert (collected.collected.count, collected.collected.bytes) == (1, 5000)
+    assert count_blobs(driver) == blobs and driver.verify().ok
+    populated = driver.get_result(42, 1, "color_image")
+    assert populated is not None and populated["data"][-1] == 42
+
+
+def resave_loop(url: str, worker: int, rounds: int) -> None:
+    """Re-save one result: worker 0 and 1 alternate two payloads (reused), 2 and 3 always new ones."""
+    with db_drivers.connect(url, inline_limit=0) as driver:
+        for n in range(rounds):
+            data = bytes([n % 2]) * 300_000 if worker < 2 else os.urandom(300_000)
+            driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": data}, "mine": {"w": worker}})
+
+
+def test_garbage_collection_with_no_grace_beside_four_writers_takes_no_published_payload(driver_url: str) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    writers = [spawn.Process(target=resave_loop, args=(driver_url, worker, 10)) for worker in range(4)]
+    with db_drivers.connect(driver_url) as driver:
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": b"first" * 100_000}})
+        for writer in writers:
+            writer.start()
+        rounds = 0
+        while any(writer.is_alive() for writer in writers):
+            driver.collect_garbage(ZERO)
+            assert_no_published_payload_is_missing(driver)
+            rounds += 1
+        for writer in writers:
+            writer.join(timeout=300)
+            assert writer.exitcode == 0, "a writer failed beside the garbage collector"
+        assert rounds > 0
+        report = driver.verify()
+        assert report.missing.count == report.corrupt.count == 0, report.problems
+        driver.collect_garbage(ZERO)  # what the races left unreferenced
+        assert driver.verify().ok
+        assert count_blobs(driver) == 1
