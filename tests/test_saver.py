@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +323,150 @@ def test_payload_bytes_are_reported(sqlite_saver: Saver, files: Path) -> None:
         "r", message("r", {"a": {"path": "big.bin"}, "b": {"path": "sub/small.bin"}}), base_dir=files
     )
     assert saved.payload_bytes == BIG + 4
+
+
+# Which files a message may name -------------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile(files: Path, tmp_path: Path) -> Path:
+    """Beside the parser's files: a secret outside them, and inside them a FIFO, a socket and symlinks."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.bin").write_bytes(b"not yours")
+    (files / "escape.bin").symlink_to(outside / "secret.bin")
+    (files / "to-zero.bin").symlink_to("/dev/zero")
+    os.mkfifo(files / "fifo")
+    (files / "to-fifo.bin").symlink_to(files / "fifo")
+    (files / "inside.bin").symlink_to(files / "sub" / "small.bin")
+    cwd = Path.cwd()
+    os.chdir(files)  # an AF_UNIX address is at most ~100 bytes: bind it by its short relative name
+    try:
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind("sock")
+    finally:
+        os.chdir(cwd)
+    return outside
+
+
+REFUSED_PATHS = [
+    ("../outside/secret.bin", "resolves to {outside}/secret.bin, outside the directories payload files may come from"),
+    ("sub/../../outside/secret.bin", "outside the directories payload files may come from ({files})"),
+    ("{outside}/secret.bin", "is outside the directories payload files may come from"),
+    ("escape.bin", "resolves to {outside}/secret.bin, outside"),
+    ("/proc/self/environ", "outside the directories"),
+    ("/dev/zero", "is outside the directories"),
+    ("to-zero.bin", "resolves to /dev/zero, outside"),
+    ("/etc/passwd", "is outside the directories"),
+    ("fifo", "is a FIFO, not a regular file"),
+    ("to-fifo.bin", "is a FIFO, not a regular file"),
+    ("sock", "is a socket, not a regular file"),
+    ("sub", "is a directory, not a regular file"),
+    ("", "is a directory, not a regular file"),
+    ("{files}", "is a directory, not a regular file"),
+    ("nope.png", "cannot be read: No such file or directory"),
+    ("bad\x00name.png", "cannot be read: embedded null byte"),
+]
+
+
+def in_a_thread(function: Callable[[], Any], seconds: float = 30) -> Any:
+    """`function()`, failing the test (instead of hanging it) if it blocks, say on a FIFO."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+@pytest.mark.parametrize(("path", "reason"), REFUSED_PATHS)
+def test_a_path_outside_the_allowed_directories_or_not_a_regular_file_is_refused_and_saves_nothing(
+    sqlite_saver: Saver, files: Path, hostile: Path, path: str, reason: str
+) -> None:
+    path = path.format(files=files, outside=hostile)
+    reason = reason.format(files=os.path.realpath(files), outside=os.path.realpath(hostile))
+    before = open_descriptors()
+    result = {"good": {"path": "color.png"}, "bad": {"path": path}}
+    with pytest.raises(PayloadFileError) as caught:
+        in_a_thread(lambda: sqlite_saver.save("scan", message("scan", result), base_dir=files))
+    assert f"result 'scan' at bad.path names the file {path!r}" in str(caught.value)
+    assert reason in str(caught.value)
+    assert open_descriptors() == before
+    assert nothing_saved(sqlite_saver)
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed", "data"),
+    [
+        ("{files}/sub/small.bin", [], b"tiny"),  # absolute, inside the base directory
+        ("inside.bin", [], b"tiny"),  # a symlink that stays inside
+        ("sub/../sub/small.bin", [], b"tiny"),
+        ("../outside/secret.bin", ["{outside}"], b"not yours"),
+        ("escape.bin", ["{outside}"], b"not yours"),
+        ("{outside}/secret.bin", ["{outside}", "{files}"], b"not yours"),
+    ],
+)
+def test_a_regular_file_inside_an_allowed_directory_is_saved(
+    sqlite_saver: Saver, files: Path, hostile: Path, path: str, allowed: list[str], data: bytes
+) -> None:
+    path = path.format(files=files, outside=hostile)
+    allowed_dirs = [directory.format(files=files, outside=hostile) for directory in allowed]
+    sqlite_saver.save("r", message("r", {"path": path}), base_dir=files, allowed_dirs=allowed_dirs)
+    assert result_of(sqlite_saver, "r")["data"] == data
+
+
+def test_a_device_is_refused_even_inside_an_allowed_directory(sqlite_saver: Saver, files: Path) -> None:
+    with pytest.raises(PayloadFileError, match="'/dev/zero', which is a character device, not a regular file"):
+        in_a_thread(lambda: sqlite_saver.save("r", message("r", {"path": "/dev/zero"}), allowed_dirs=["/dev"]))
+    assert nothing_saved(sqlite_saver)
+
+
+def test_a_base_directory_reached_through_a_symlink_is_allowed(
+    sqlite_saver: Saver, files: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "link").symlink_to(files)
+    sqlite_saver.save("r", message("r", {"path": "sub/small.bin"}), base_dir=tmp_path / "link")
+    assert result_of(sqlite_saver, "r")["data"] == b"tiny"
+
+
+def test_a_fifo_swapped_in_after_the_check_is_refused_without_blocking(
+    sqlite_saver: Saver, files: Path, hostile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`os.stat` is made to see a regular file where the FIFO is: the non-blocking open and its fstat catch it."""
+    real_stat = os.stat
+    fifo = str(files / "fifo")
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: real_stat(files / "color.png" if path == fifo else path))
+    with pytest.raises(PayloadFileError, match="is a FIFO, not a regular file"):
+        in_a_thread(lambda: sqlite_saver.save("r", message("r", {"path": "fifo"}), base_dir=files))
+    assert nothing_saved(sqlite_saver)
+
+
+def test_a_file_replaced_after_the_check_is_refused(
+    sqlite_saver: Saver, files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_stat = os.stat
+    checked = str(files / "big.bin")
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: real_stat(files / "color.png" if path == checked else path))
+    with pytest.raises(PayloadFileError, match="was replaced while it was being opened"):
+        sqlite_saver.save("r", message("r", {"path": "big.bin"}), base_dir=files)
+    assert nothing_saved(sqlite_saver)
+
+
+def test_the_content_type_is_the_one_blob_from_path_gives(sqlite_saver: Saver, files: Path) -> None:
+    for name in ("color.png", "depth.npy", "big.bin", "sub/small.bin"):
+        sqlite_saver.save("r", message("r", {"path": name}), base_dir=files)
+        blob = db_drivers.Blob.from_path(files / name)
+        blob.close()
+        assert result_of(sqlite_saver, "r").blobs["data"]["content_type"] == blob.content_type
 
 
 # Idempotency -------------------------------------------------------------------------------------

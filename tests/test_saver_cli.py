@@ -217,6 +217,101 @@ def test_import_reports_bad_files_and_goes_on(
     assert [len(database.get_snapshots(user.user_id)) for user in USERS] == [3, 2]
 
 
+HOSTILE_PATHS = [
+    ("outside.json", "../../outside/secret.bin", "resolves to {outside}/secret.bin, outside the directories"),
+    ("symlink.json", "escape.bin", "resolves to {outside}/secret.bin, outside the directories"),
+    ("zero.json", "/dev/zero", "is outside the directories"),
+    ("environ.json", "/proc/self/environ", "outside the directories"),
+    ("fifo.json", "fifo", "is a FIFO, not a regular file"),
+    ("directory.json", ".", "is a directory, not a regular file"),
+]
+
+
+def write_hostile_messages(folder: Path, outside: Path) -> list[tuple[Path, int, str, str]]:
+    """One message per hostile path in `folder`, each of its own user and with a good big payload too.
+
+    Returns (message file, user id, path value, expected reason) for each.
+    """
+    folder.mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.bin").write_bytes(b"not yours")
+    (folder / "escape.bin").symlink_to(outside / "secret.bin")
+    os.mkfifo(folder / "fifo")
+    written = []
+    for user_id, (name, path, reason) in enumerate(HOSTILE_PATHS, start=1000):
+        (folder / f"{user_id}.bin").write_bytes(os.urandom(20_000))  # big enough for the blob store
+        scan = {"left": {"path": f"{user_id}.bin"}, "right": {"path": path}}
+        message = folder / name
+        message.write_text(json.dumps({"user": {"user_id": user_id}, "datetime": WHEN_MS, "scan": scan}))
+        written.append((message, user_id, path, reason.format(outside=os.path.realpath(outside))))
+    return written
+
+
+def test_import_refuses_files_a_message_may_not_name_and_goes_on(
+    tmp_path: Path, dataset: Path, env: dict[str, str], database: db_drivers.Driver
+) -> None:
+    messages = tmp_path / "messages"
+    shutil.copytree(dataset, messages)
+    assert saver("import", messages, env=env).returncode == 0
+    blobs = count_blobs(database)
+    hostile = write_hostile_messages(messages / "hostile", tmp_path / "outside")
+    process = saver("import", "--no-progress", messages, env=env)
+    assert process.returncode == 1, process.stderr
+    assert "Traceback" not in process.stderr
+    for message, _, path, reason in hostile:
+        line = next(line for line in process.stderr.splitlines() if line.startswith(f"error: {message}: "))
+        assert f"result 'scan' at right.path names the file {path!r}" in line and reason in line, line
+    assert f"{len(hostile)} message(s) failed" in process.stderr
+    assert process.stdout.rstrip().endswith(f"0 new, 0 updated, {MESSAGES} unchanged, {len(hostile)} failed")
+    assert [user["user_id"] for user in database.get_users()] == [user.user_id for user in USERS]
+    assert all(database.get_snapshots(user_id) == [] for _, user_id, _, _ in hostile)
+    assert count_blobs(database) == blobs
+
+
+@pytest.fixture
+def shared_photo(tmp_path: Path) -> Path:
+    """A message in `messages/` naming a photo in a sibling directory, `shared/`."""
+    (tmp_path / "shared").mkdir()
+    Image.new("RGB", (8, 4), "blue").save(tmp_path / "shared" / "photo.png")
+    return write_message(tmp_path / "messages" / "photo.json", "photo", {"path": "../shared/photo.png"})
+
+
+@pytest.mark.parametrize("command", ["import", "save"])
+def test_allow_path_lets_messages_name_files_in_another_directory(
+    tmp_path: Path, env: dict[str, str], database: db_drivers.Driver, shared_photo: Path, command: str
+) -> None:
+    target = [shared_photo.parent] if command == "import" else ["photo", shared_photo]
+    refused = saver(command, *target, env=env)
+    assert refused.returncode == 1
+    assert "names the file '../shared/photo.png'" in refused.stderr and "outside the directories" in refused.stderr
+    assert database.get_users() == []
+    allowed = saver(command, "--allow-path", tmp_path / "shared", "--allow-path", tmp_path, *target, env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    result = database.get_result(42, 1, "photo")
+    assert result is not None and result["data"] == (tmp_path / "shared" / "photo.png").read_bytes()
+
+
+def test_save_refuses_a_fifo_in_one_line_without_opening_it(
+    tmp_path: Path, env: dict[str, str], database: db_drivers.Driver
+) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    message = write_message(tmp_path / "m.json", "scan", {"path": "fifo"})
+    process = saver("save", "scan", message, env=env)
+    assert_one_error_line(process, "m.json: ", "names the file 'fifo'", "is a FIFO, not a regular file")
+    assert database.get_users() == []
+
+
+def test_standard_input_may_name_files_in_the_current_directory_and_allowed_ones_only(
+    tmp_path: Path, env: dict[str, str], database: db_drivers.Driver, shared_photo: Path
+) -> None:
+    text, cwd = shared_photo.read_text(), shared_photo.parent
+    refused = saver("save", "photo", "-", env=env, stdin=text, cwd=cwd)
+    assert_one_error_line(refused, "<stdin>: ", "'../shared/photo.png'", "outside the directories")
+    assert database.get_users() == []
+    allowed = saver("save", "--allow-path", tmp_path / "shared", "photo", "-", env=env, stdin=text, cwd=cwd)
+    assert allowed.returncode == 0, allowed.stderr
+
+
 def test_import_of_an_empty_directory(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "empty").mkdir()
     process = saver("import", tmp_path / "empty", env=env)

@@ -132,10 +132,14 @@ class Blob:
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Blob:
         """Open the file at `path`; OSError (FileNotFoundError, PermissionError...) if it cannot be read."""
-        content_type = mimetypes.guess_type(os.fspath(path))[0] or "application/octet-stream"
+        return cls(open(path, "rb"), cls.content_type_for(path))
+
+    @staticmethod
+    def content_type_for(path: str | os.PathLike[str]) -> str:
+        """The content type a file is stored with: from its extension; a `.npy` file is an array."""
         if os.fspath(path).endswith(".npy"):
-            content_type = NPY_CONTENT_TYPE
-        return cls(open(path, "rb"), content_type)
+            return NPY_CONTENT_TYPE
+        return mimetypes.guess_type(os.fspath(path))[0] or "application/octet-stream"
 
     def close(self) -> None:
         self.stream.close()

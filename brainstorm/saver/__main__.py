@@ -1,7 +1,10 @@
 """`python -m brainstorm.saver`: save one parser message, or import a directory of them.
 
-    python -m brainstorm.saver save [-d URL] RESULT_NAME PATH     # PATH may be - (standard input)
-    python -m brainstorm.saver import [-d URL] DIRECTORY
+    python -m brainstorm.saver save [-d URL] [--allow-path DIR]... RESULT_NAME PATH   # PATH may be - (stdin)
+    python -m brainstorm.saver import [-d URL] [--allow-path DIR]... DIRECTORY
+
+The files a message names by "path" must be regular files in the message file's directory (the
+current directory for standard input), or below it, or in a directory given with --allow-path.
 
 Exit status: 0 when everything was saved, 1 when something failed (each failure is named on stderr),
 2 for a usage error, 130 when stopped by Ctrl-C (only complete results are left saved).
@@ -23,6 +26,16 @@ from ._saver import Saver
 
 INTERRUPTED = 130
 
+allow_path_option = click.option(
+    "--allow-path",
+    "allowed_dirs",
+    metavar="DIR",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Also read the files messages name from DIR (and below it); repeatable. By default only the "
+    "message file's directory is (the current directory for standard input).",
+)
+
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 @database_option
@@ -39,20 +52,23 @@ def main(ctx: click.Context) -> None:
 @main.command(context_settings=CONTEXT_SETTINGS, short_help="Save one message (a file, or - for stdin).")
 @click.argument("result_name")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@allow_path_option
 @database_option
 @click.pass_obj
-def save(options: Options, result_name: str, path: str) -> None:
+def save(options: Options, result_name: str, path: str, allowed_dirs: tuple[Path, ...]) -> None:
     """Save one message (a JSON file, or - for standard input) as RESULT_NAME.
 
     Files the message names by "path" are resolved against the message file's directory (the
-    current directory for standard input) and stored in the database.
+    current directory for standard input), must be regular files there (or below it, or in an
+    --allow-path DIR), and are stored in the database.
     """
     name = "<stdin>" if path == "-" else path
     interrupts = Interrupts()
     try:
         with interrupts.deferred(), reported_errors(), Saver(options.database) as saver, reported_errors(f"{name}: "):
             data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-            saved = saver.save(result_name, data, base_dir=Path.cwd() if path == "-" else Path(path).parent)
+            base_dir = Path.cwd() if path == "-" else Path(path).parent
+            saved = saver.save(result_name, data, base_dir=base_dir, allowed_dirs=allowed_dirs)
     except KeyboardInterrupt:
         click.echo(f"interrupted: abandoned {name}; saving it again completes it", err=True)
         sys.exit(INTERRUPTED)
@@ -64,18 +80,20 @@ def save(options: Options, result_name: str, path: str) -> None:
 @main.command("import", context_settings=CONTEXT_SETTINGS, short_help="Save every *.json message below a directory.")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show the progress bar on stderr.")
+@allow_path_option
 @database_option
 @click.pass_obj
-def import_(options: Options, directory: Path, progress: bool) -> None:
+def import_(options: Options, directory: Path, progress: bool, allowed_dirs: tuple[Path, ...]) -> None:
     """Save every message (*.json) below DIRECTORY, each under its one key besides user and datetime.
 
+    The files a message names must be in its own directory (or below it, or in an --allow-path DIR).
     Errors are reported with the file's name and the rest go on; the exit status is 1 if any
     message failed. Importing again saves nothing new. Ctrl-C stops after the current message.
     """
     try:
         with reported_errors(), Saver(options.database) as saver:
             click.echo(f"importing {directory} into {redact(saver.database_url)}", err=True)
-            summary = import_directory(saver, directory, progress=progress)
+            summary = import_directory(saver, directory, progress=progress, allowed_dirs=allowed_dirs)
     except KeyboardInterrupt:  # before the import began: nothing was saved
         click.echo("interrupted", err=True)
         sys.exit(INTERRUPTED)

@@ -1,15 +1,18 @@
 """Import a directory of parser messages: every `*.json` below it, with progress and a summary.
 
 Each message is saved under its one key besides `user` and `datetime`, its relative paths resolved
-against its own directory. A bad message is reported with its file's name and the rest go on; a
-database that cannot be reached stops the import. Importing the same directory again saves nothing
-new ("0 new" in the summary) and stores no extra bytes.
+against its own directory, where its payload files must be (or in a directory allowed besides). A
+bad message is reported with its file's name and the rest go on; a database that cannot be reached
+stops the import. Importing the same directory again saves nothing new ("0 new" in the summary) and
+stores no extra bytes.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -63,10 +66,16 @@ def find_messages(directory: Path) -> list[Path]:
 
 
 def import_directory(
-    saver: Saver, directory: Path, *, progress: bool = True, errors: TextIO | None = None
+    saver: Saver,
+    directory: Path,
+    *,
+    progress: bool = True,
+    errors: TextIO | None = None,
+    allowed_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> ImportSummary:
     """Save every message below `directory`, with a progress bar on `errors` (default: stderr).
 
+    A message's payload files must be in its own directory (or below it) or in one of `allowed_dirs`.
     Per-file errors are reported there with the file's name, collected, and the rest go on.
 
     DatabaseUnavailable stops the import (it would fail every message; `stopped_by` says why). Ctrl-C
@@ -95,7 +104,7 @@ def import_directory(
                     break
                 current = path
                 try:
-                    _import_one(saver, path, summary)
+                    _import_one(saver, path, summary, allowed_dirs)
                 except DatabaseUnavailable as exc:
                     summary.stopped_by = str(exc)
                     break
@@ -115,9 +124,11 @@ def import_directory(
     return summary
 
 
-def _import_one(saver: Saver, path: Path, summary: ImportSummary) -> None:
+def _import_one(
+    saver: Saver, path: Path, summary: ImportSummary, allowed_dirs: Sequence[str | os.PathLike[str]]
+) -> None:
     data = path.read_bytes()
     message = load(data)
-    saved = saver.save(result_name_of(message), message, base_dir=path.parent)
+    saved = saver.save(result_name_of(message), message, base_dir=path.parent, allowed_dirs=allowed_dirs)
     summary.record(saved.status)
     summary.saved_bytes += len(data) + saved.payload_bytes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -47,17 +48,27 @@ class Saver:
         self.driver = db_drivers.connect(self.database_url)
         self._snapshot_ids: dict[int, dict[dt.datetime, int]] = {}
 
-    def save(self, result_name: str, data: MessageData, *, base_dir: str | os.PathLike[str] | None = None) -> Saved:
+    def save(
+        self,
+        result_name: str,
+        data: MessageData,
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+        allowed_dirs: Iterable[str | os.PathLike[str]] = (),
+    ) -> Saved:
         """Save the user and the result `result_name` of the snapshot a message describes.
 
         `data` is JSON text (Extended JSON accepted) or a parsed mapping. Files named by `"path"` in
         the result are resolved against `base_dir` (default: the current directory), streamed into
-        the database and replaced by `"data"`. Everything is checked and every file opened before
-        anything is written: a bad message (InvalidInput / InvalidType) or an unreadable file
-        (PayloadFileError) leaves the database as it was.
+        the database and replaced by `"data"`. A message comes from elsewhere, so those files must be
+        regular files inside `base_dir` or one of `allowed_dirs` once symlinks are resolved.
+        Everything is checked and every file opened before anything is written: a bad message
+        (InvalidInput / InvalidType) or a refused or unreadable file (PayloadFileError) leaves the
+        database as it was.
         """
         message = _message.check(_message.load(data), result_name)
-        with open_payloads(message.result, result_name, os.getcwd() if base_dir is None else base_dir) as payloads:
+        base = os.getcwd() if base_dir is None else base_dir
+        with open_payloads(message.result, result_name, base, allowed_dirs) as payloads:
             before = self._stored(message)
             # The snapshot first: it is checked whole (payloads included) before the driver writes anything,
             # and the user was checked above, so a message is never saved half.
