@@ -30,13 +30,6 @@ from tests.conftest import run_module
 UNREACHABLE = "127.0.0.1:1"
 UNREACHABLE_OPTIONS = "serverSelectionTimeoutMS=200"
 
-# Known gaps of mongodb_driver.py (not of redaction): it reads the URL's path and query with urllib,
-# which takes a '[' in a password for an IPv6 address and raises a bare ValueError, and it lets through
-# the ValueError pymongo raises for the port it misreads from `user:pa?ss@host` or `user:pa/ss@1.2.3.4`.
-# Neither is a BrainstormError, so the command line shows a traceback (without the secret) instead of
-# one line. The xfails are strict: once the driver is fixed they fail, to be removed.
-DRIVER_VALUE_ERROR = "mongodb_driver.py lets a ValueError (pymongo's or urlsplit's) through: not one line"
-
 
 @dataclass(frozen=True)
 class Hostile:
@@ -46,7 +39,6 @@ class Hostile:
     template: str
     secrets: tuple[str, ...]
     constructs: bool = True  # a driver can be built from it against the test server (for its repr)
-    driver_gaps: tuple[str, ...] = ()  # places where mongodb_driver.py still fails (strict xfail)
 
     def url(self, host: str, db: str, options: str) -> str:
         return self.template.format(host=host, db=db, options=options)
@@ -67,14 +59,12 @@ HOSTILE = [
         "mongodb://brain_admin:pa/ss@{host}/{db}?{options}",
         ("brain_admin", "pa/ss", "ss@"),
         constructs=False,
-        driver_gaps=("connect", "cli"),  # pymongo reads host `brain_admin:pa` (port `pa`): a ValueError
     ),
     Hostile(
         "'?' in the password",
         "mongodb://brain_admin:pa?ss@{host}/{db}?{options}",
         ("brain_admin", "pa?ss", "ss@"),
         constructs=False,
-        driver_gaps=("connect", "cli"),
     ),
     Hostile(
         "'@' in the password",
@@ -91,7 +81,6 @@ HOSTILE = [
         "'[' in the password",
         "mongodb://brain_admin:s3[cr3t@{host}/{db}?{options}",
         ("brain_admin", "s3[cr3t", "cr3t"),
-        driver_gaps=("repr", "connect", "cli"),
     ),
     Hostile(
         "a password option",
@@ -103,16 +92,8 @@ HOSTILE = [
 
 
 def cases(place: str) -> list[object]:
-    """The hostile URLs for one place, those mongodb_driver.py still fails there marked strict xfail."""
-    return [
-        pytest.param(
-            hostile,
-            id=hostile.name,
-            marks=[pytest.mark.xfail(strict=True, reason=DRIVER_VALUE_ERROR)] if place in hostile.driver_gaps else [],
-        )
-        for hostile in HOSTILE
-        if place != "repr" or hostile.constructs
-    ]
+    """The hostile URLs for one place (for a driver's repr, those a driver can be built from)."""
+    return [pytest.param(hostile, id=hostile.name) for hostile in HOSTILE if place != "repr" or hostile.constructs]
 
 
 def assert_hidden(text: str, hostile: Hostile, host: str) -> None:

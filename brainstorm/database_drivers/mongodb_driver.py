@@ -34,7 +34,6 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any, TypeVar, cast
-from urllib.parse import parse_qsl, urlsplit
 
 import bson
 import pymongo
@@ -42,6 +41,7 @@ from bson import ObjectId
 from bson.codec_options import TypeDecoder, TypeRegistry
 from bson.int64 import Int64
 from pymongo import errors as mongo_errors
+from pymongo import uri_parser
 from pymongo.database import Database
 
 from ._blobs import BYTES, BlobSource, in_memory_source
@@ -103,12 +103,12 @@ class MongodbDriver(Driver):
             "tz_aware": False,
             "document_class": dict,
         }
-        given = {key.lower() for key, _ in parse_qsl(urlsplit(url).query)}
+        database_name, given = self._read_url()
         options.update({key: ms for key, ms in DEFAULT_TIMEOUTS_MS.items() if key.lower() not in given})
         options.update(client_options or {})
         with self._native_errors():
             self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url, **options)
-            database = self._client.get_database(urlsplit(url).path.lstrip("/") or DEFAULT_DATABASE)
+            database = self._client.get_database(database_name or DEFAULT_DATABASE)
             self.record_store: MongoRecords = MongoRecords(database)
             self.blob_store: GridFSBlobs = GridFSBlobs(
                 GridFSBucket(database[f"{BUCKET}.files"], database[f"{BUCKET}.chunks"])
@@ -118,6 +118,16 @@ class MongodbDriver(Driver):
                 for collection, keys in indexes.items():
                     for key in keys:
                         database[collection].create_index(list(key), unique=unique)
+
+    def _read_url(self) -> tuple[str | None, set[str]]:
+        """The URL's database and the names of its options (lower-cased), read by pymongo's own parser
+        (a '#' in a password is no fragment to it); InvalidInput for a URL pymongo cannot read. An SRV
+        URL is read as a plain one: the same options, without the DNS lookup."""
+        try:
+            parsed = uri_parser.parse_uri("mongodb://" + self.url.partition("://")[2], validate=False)
+        except (mongo_errors.InvalidURI, mongo_errors.ConfigurationError, ValueError) as exc:
+            raise InvalidInput(f"invalid MongoDB URL {redact(self.url)}: {scrub(str(exc), self.url)}") from None
+        return parsed["database"], {str(key).lower() for key in parsed["options"]}
 
     @property
     def database(self) -> Database[dict[str, Any]]:
@@ -131,12 +141,12 @@ class MongodbDriver(Driver):
     def _native_errors(self) -> Iterator[None]:
         try:
             yield
+        except mongo_errors.InvalidURI as exc:  # before ConfigurationError, its base class
+            raise InvalidInput(f"invalid MongoDB URL {redact(self.url)}: {scrub(str(exc), self.url)}") from None
         except (mongo_errors.ConnectionFailure, mongo_errors.ConfigurationError) as exc:
             raise DatabaseUnavailable(
                 f"MongoDB at {redact(self.url)} is unavailable: {scrub(str(exc), self.url)}"
             ) from None
-        except mongo_errors.InvalidURI as exc:
-            raise InvalidInput(f"invalid MongoDB URL {redact(self.url)}: {scrub(str(exc), self.url)}") from None
         except mongo_errors.OperationFailure as exc:
             if exc.code in (13, 18):  # Unauthorized, AuthenticationFailed
                 raise DatabaseUnavailable(
