@@ -90,18 +90,21 @@ class Driver(abc.ABC):
     def _save(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
         """Number the snapshot, store every result's payloads, then publish the results one by one.
 
-        A failure before publishing publishes nothing; one between two publishes keeps the published
-        results whole. Either way what no published result uses is retired, and so is, after
-        success, what the new versions replaced.
+        A failure before publishing publishes nothing, and removes the snapshot if this save created
+        it (and so never creates the user); one between two publishes keeps the published results
+        whole. Either way what no published result uses is retired, and so is, after success, what
+        the new versions replaced.
         """
         records = self.record_store
         uploads: list[Ref] = []
         garbage: list[Ref] = []
+        numbered, published = None, 0
         try:
             with records.transaction():
-                snapshot_id, created = records.number_snapshot(user_id, when)
+                numbered = records.number_snapshot(user_id, when)
+                snapshot_id = numbered.snapshot_id
                 names = [pending.name for pending in results if pending.blobs]
-                previous = records.stored_results(user_id, snapshot_id, names) if names and not created else {}
+                previous = records.stored_results(user_id, snapshot_id, names) if names and not numbered.created else {}
                 with self._pinned(user_id, snapshot_id, names):
                     reusable = self._alive_only(previous)
 
@@ -118,13 +121,26 @@ class Driver(abc.ABC):
                         garbage += redundant
                     for name, version in stored.items():
                         replaced = records.publish(user_id, snapshot_id, name, version)
+                        published += 1
                         garbage += _unused(replaced, version)
+            if numbered.new_user:
+                records.write_user(user_id, {})  # a snapshot of an unknown user creates the user
         except BaseException:
             with contextlib.suppress(Exception):  # the error that matters is the first; the rest waits for gc
                 self._retire(uploads + garbage)
+                if numbered is not None and numbered.created and not published:
+                    self._discard_if_empty(user_id, numbered.snapshot_id)
             raise
         self._retire(garbage)
         return snapshot_id
+
+    def _discard_if_empty(self, user_id: int, snapshot_id: int) -> None:
+        """Remove the snapshot a failed save created, unless another writer saved a result into it.
+        (Without transactions, one that publishes just after this look loses its result with the
+        snapshot: a window of one command.)"""
+        snapshot = self.record_store.snapshot(user_id, snapshot_id)
+        if snapshot is not None and not snapshot["available_results"]:
+            self.record_store.unpublish_snapshot(user_id, snapshot_id)
 
     @contextlib.contextmanager
     def _pinned(self, user_id: int, snapshot_id: int, names: list[str]) -> Iterator[None]:

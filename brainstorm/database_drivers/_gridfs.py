@@ -39,13 +39,15 @@ class GridFSBucket:
         self.files.create_index([("filename", 1), ("uploadDate", 1)])
         self.chunks.create_index([("files_id", 1), ("n", 1)], unique=True)
 
-    def upload(self, pieces: Iterable[bytes | memoryview], filename: str, metadata: Mapping[str, Any]) -> ObjectId:
-        """Store the bytes of `pieces` (any sizes) as one file; the files document goes last.
+    def upload(
+        self, pieces: Iterable[bytes | memoryview], filename: str, metadata: Mapping[str, Any], file_id: ObjectId
+    ) -> ObjectId:
+        """Store the bytes of `pieces` (any sizes) as file `file_id`; the files document goes last.
 
         `metadata` is read after the last piece, so a caller may complete it (a stream's hash) while
         the pieces are consumed. On failure the chunks written so far are deleted again.
         """
-        file_id, length, batch = ObjectId(), 0, []
+        length, batch = 0, []
         try:
             for n, chunk in enumerate(_rechunk(pieces, CHUNK_SIZE)):
                 batch.append({"files_id": file_id, "n": n, "data": chunk})

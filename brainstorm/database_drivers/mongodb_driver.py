@@ -49,7 +49,7 @@ from ._driver import Driver, SnapshotSummary, User
 from ._errors import DatabaseUnavailable, InvalidInput
 from ._gridfs import GridFSBucket
 from ._url import redact, scrub
-from .storage import BlobOwner, BlobStore, Pin, RecordStore, Ref, StoredBlob, StoredResult, refs_of
+from .storage import BlobOwner, BlobStore, Numbered, Pin, RecordStore, Ref, StoredBlob, StoredResult, refs_of
 
 DEFAULT_DATABASE = "brainstorm"
 DEFAULT_TIMEOUTS_MS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000, "socketTimeoutMS": 15000}
@@ -211,31 +211,30 @@ class MongoRecords(RecordStore):
         names = [row["name"] for row in self._results.find(key, {"_id": 0, "name": 1})]
         return {"snapshot_id": snapshot_id, "datetime": doc["datetime"], "available_results": names}
 
-    def number_snapshot(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
+    def number_snapshot(self, user_id: int, when: dt.datetime) -> Numbered:
         """A new snapshot takes the user's highest id (tombstones included) + 1, inserted under the
         unique indexes: a writer that loses a race for that id tries the next one, and one that loses
         the race to create the same snapshot takes the winner's id. A user without live snapshots is
-        (re)created after its new snapshot is."""
+        (re)created by the protocol once the save has succeeded (`new_user`)."""
         if (known := self._known_snapshots.get((user_id, when))) is not None:
-            return known, False
+            return Numbered(known, False)
         deadline, pause = time.monotonic() + NUMBERING_PATIENCE_SECONDS, 0.001
         while time.monotonic() < deadline:
             latest = self._snapshots.find_one({"user_id": user_id}, {"_id": 0}, sort=[("snapshot_id", -1)])
             if latest is not None and latest.get("datetime") == when and latest["deleted"] is False:
-                return self._remember(user_id, when, latest["snapshot_id"]), False
+                return Numbered(self._remember(user_id, when, latest["snapshot_id"]), False)
             snapshot_id = (latest["snapshot_id"] if latest else 0) + 1
             try:
                 self._snapshots.insert_one({"user_id": user_id, "snapshot_id": snapshot_id, "datetime": when, **_LIVE})
             except mongo_errors.DuplicateKeyError:
                 existing = self._snapshots.find_one({"user_id": user_id, **_LIVE, "datetime": when}, {"_id": 0})
                 if existing is not None:
-                    return self._remember(user_id, when, existing["snapshot_id"]), False
+                    return Numbered(self._remember(user_id, when, existing["snapshot_id"]), False)
                 time.sleep(random.uniform(0, pause))  # contention: spread the writers out, more each time
                 pause = min(pause * 2, 0.1)
                 continue
-            if latest is None or latest["deleted"] is not False:
-                self.write_user(user_id, {})  # the user's first snapshot (or first since it was deleted)
-            return self._remember(user_id, when, snapshot_id), True
+            new_user = latest is None or latest["deleted"] is not False  # first since it was deleted, too
+            return Numbered(self._remember(user_id, when, snapshot_id), True, new_user)
         raise DatabaseUnavailable(
             f"could not number a snapshot of user {user_id} in {NUMBERING_PATIENCE_SECONDS:.0f}s of concurrent writers"
         )
@@ -358,8 +357,9 @@ class GridFSBlobs(BlobStore):
             yield from source.chunks()
             metadata["sha256"] = source.sha256  # learnt as the pieces went by
 
-        filename = f"{owner.user_id}/{owner.snapshot_id}/{owner.result_name}/{owner.path}{source.extension}"
-        return self.bucket.upload(pieces(), filename, metadata)
+        file_id = ObjectId()
+        filename = f"{owner.user_id}/{owner.snapshot_id}/{owner.result_name}/{owner.path}@{file_id}{source.extension}"
+        return self.bucket.upload(pieces(), filename, metadata, file_id)
 
     def open(self, ref: Ref) -> IO[bytes]:
         return self.bucket.open(ref)  # type: ignore[return-value]

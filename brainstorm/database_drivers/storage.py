@@ -38,7 +38,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, ClassVar, NotRequired, TypedDict
+from typing import IO, Any, ClassVar, NamedTuple, NotRequired, TypedDict
 
 from ._blobs import BlobInfo as BlobInfo  # re-exported: store authors handle both
 from ._blobs import BlobSource as BlobSource
@@ -48,6 +48,14 @@ Ref = Any
 
 Pin = Any
 """What `RecordStore.pin` returns for `unpin` to release."""
+
+
+class Numbered(NamedTuple):
+    """What `RecordStore.number_snapshot` found or made."""
+
+    snapshot_id: int
+    created: bool  # this call created the snapshot
+    new_user: bool = False  # the user had no snapshot: the protocol writes it once the save has succeeded
 
 
 class StoredResult(TypedDict):
@@ -123,10 +131,12 @@ class RecordStore(abc.ABC):
     # Snapshots ---------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def number_snapshot(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
-        """The id of the user's snapshot at `when`, and whether this call created it. Creating a
-        snapshot of an unknown user creates the user too (with only `user_id`, listed by `users`). A
-        new id is above every id the user ever had, deleted ones and a deleted user's included."""
+    def number_snapshot(self, user_id: int, when: dt.datetime) -> Numbered:
+        """The id of the user's snapshot at `when`, and whether this call created it. A new id is above
+        every id the user ever had, deleted ones and a deleted user's included. A store that creates the
+        user with the snapshot (in the same transaction) says `new_user=False`; one that cannot says
+        True for a user without snapshots, and the protocol writes the user once the save succeeded,
+        so that a failed save leaves no user behind."""
 
     @abc.abstractmethod
     def snapshots(self, user_id: int) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from brainstorm.database_drivers.storage import (
     BlobOwner,
     BlobSource,
     BlobStore,
+    Numbered,
     Pin,
     RecordStore,
     Ref,
@@ -144,17 +145,17 @@ class FolderRecords(RecordStore):
         fields = self._folder.current()["users"].get(str(user_id))
         return None if fields is None else {"user_id": user_id, **fields}
 
-    def number_snapshot(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
+    def number_snapshot(self, user_id: int, when: dt.datetime) -> Numbered:
         uid = str(user_id)
         with self._folder.transaction() as records:
             snapshots = records["snapshots"].setdefault(uid, {})
             for sid, snapshot in snapshots.items():
                 if snapshot["datetime"] == when:
-                    return int(sid), False
+                    return Numbered(int(sid), False)
             records["users"].setdefault(uid, {})
             snapshot_id = records["last_ids"][uid] = records["last_ids"].get(uid, 0) + 1
             snapshots[str(snapshot_id)] = {"datetime": when, "results": {}}
-            return snapshot_id, True
+            return Numbered(snapshot_id, True)  # the user, made above, is written in the same transaction
 
     def snapshots(self, user_id: int) -> list[dict[str, Any]]:
         snapshots = self._folder.current()["snapshots"].get(str(user_id), {}).items()
