@@ -43,7 +43,7 @@ from ._driver import Driver, SnapshotSummary, User
 from ._errors import BlobMissing, DatabaseUnavailable, DriverUnavailable, InvalidInput
 from ._url import redact
 from ._values import check_datetime, datetime_to_millis
-from .storage import BlobOwner, BlobStore, Pin, RecordStore, Ref, StoredBlob, StoredResult
+from .storage import BlobOwner, BlobStore, Numbered, Pin, RecordStore, Ref, StoredBlob, StoredResult
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 MINIMUM_SQLITE = (3, 35)  # for RETURNING
@@ -259,14 +259,14 @@ class SqliteRecords(RecordStore):
 
     # Snapshots ---------------------------------------------------------------------------------
 
-    def number_snapshot(self, user_id: int, when: dt.datetime) -> tuple[int, bool]:
+    def number_snapshot(self, user_id: int, when: dt.datetime) -> Numbered:
         millis = datetime_to_millis(when)
         with self._db.transaction() as db:
             row = db.execute(
                 "SELECT snapshot_id FROM snapshots WHERE user_id = ? AND datetime = ?", (user_id, millis)
             ).fetchone()
             if row is not None:
-                return int(row[0]), False
+                return Numbered(int(row[0]), False)
             (snapshot_id,) = db.execute(
                 f"INSERT INTO users (user_id, fields, last_snapshot_id) VALUES (?, '{{}}', {_LAST_DELETED_ID} + 1) "
                 "ON CONFLICT (user_id) DO UPDATE SET last_snapshot_id = last_snapshot_id + 1 "
@@ -277,7 +277,7 @@ class SqliteRecords(RecordStore):
                 "INSERT INTO snapshots (user_id, snapshot_id, datetime) VALUES (?, ?, ?)",
                 (user_id, snapshot_id, millis),
             )
-            return int(snapshot_id), True
+            return Numbered(int(snapshot_id), True)  # the user's row, made above, commits with it
 
     def snapshots(self, user_id: int) -> list[SnapshotSummary]:
         rows = self._db.query(
