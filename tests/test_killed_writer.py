@@ -59,7 +59,8 @@ def publishing(*args):
         pause()
     return publish(*args)
 driver.record_store.publish = publishing
-driver.save_snapshot({"user_id": 1, "datetime": when, "first": {"data": SlowStream()}, "second": {"data": b"2" * 300000}})
+second = {"data": b"2" * 300000}
+driver.save_snapshot({"user_id": 1, "datetime": when, "first": {"data": SlowStream()}, "second": second})
 """
 MOMENTS = ["during an upload", "between the uploads and the publish", "between two publishes"]
 
