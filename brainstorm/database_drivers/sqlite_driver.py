@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import errno
 import json
 import os
 import shutil
@@ -416,6 +417,11 @@ class SqliteBlobs(BlobStore):
                 with open(file, "wb") as out:  # truncates what a killed writer may have left under this id
                     for chunk in source.chunks(hash_alongside=True):  # file writes release the GIL
                         out.write(chunk)
+            except OSError as exc:
+                _remove(file)
+                if exc.errno in _DISK_ERRORS:  # the disk's fault, not the caller's stream's
+                    raise DatabaseUnavailable(f"cannot write payload file {file}: {exc.strerror}") from None
+                raise
             except BaseException:
                 _remove(file)
                 raise
@@ -485,6 +491,8 @@ class SqliteBlobs(BlobStore):
         return f"{self._prefix}{blob_id % 256:02x}{os.sep}{blob_id}"
 
 
+_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+"""Errors writing a payload file that say the disk cannot take it (full, read-only, failing)."""
 _SELECT_RECORD = "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?"
 _LAST_DELETED_ID = "coalesce((SELECT last_snapshot_id FROM deleted_users WHERE user_id = ?), 0)"
 """Where a new user's snapshot ids start: after those of a deleted user of the same id."""
