@@ -39,19 +39,23 @@ def running_ferretdb() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def ferretdb_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`running_ferretdb`, also yielding the server's process (for tests that stop or kill it)."""
+def ferretdb_process(data: Path | None = None, port: int = 0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running_ferretdb`, also yielding the server's process (for tests that stop or kill it); given
+    `data` (a directory) and `port`, a server that restarts where a killed one stopped."""
     binary = build()
-    with tempfile.TemporaryDirectory(prefix="brainstorm-ferretdb-") as data:
-        log_path = Path(data) / "ferretdb.log"
-        (Path(data) / "db").mkdir()
-        with log_path.open("wb") as log:
+    with contextlib.ExitStack() as stack:
+        if data is None:
+            data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="brainstorm-ferretdb-")))
+        log_path = data / "ferretdb.log"
+        (data / "db").mkdir(exist_ok=True)
+        start = log_path.stat().st_size if log_path.exists() else 0  # a restart appends to the log
+        with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [
                     str(binary),
                     "--handler=sqlite",
                     f"--sqlite-url=file:{data}/db/",
-                    "--listen-addr=127.0.0.1:0",
+                    f"--listen-addr=127.0.0.1:{port}",
                     "--state-dir=-",
                     "--telemetry=disable",
                     "--debug-addr=-",
@@ -61,7 +65,7 @@ def ferretdb_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
                 stderr=subprocess.STDOUT,
             )
         try:
-            yield f"mongodb://127.0.0.1:{_wait_for_port(process, log_path)}", process
+            yield f"mongodb://127.0.0.1:{_wait_for_port(process, log_path, start)}", process
         finally:
             process.terminate()
             try:
@@ -71,10 +75,11 @@ def ferretdb_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
                 process.wait()
 
 
-def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
+def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path, start: int) -> int:
+    """The port the server says it listens on, in what it logged since `start`."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        log = log_path.read_text(errors="replace")
+        log = log_path.read_bytes()[start:].decode(errors="replace")
         if match := _LISTENING.search(log):
             return int(match.group(2))
         if process.poll() is not None:
