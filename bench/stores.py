@@ -405,7 +405,13 @@ class Reading:
 
 
 def read_variant(
-    name: str, read: Callable[[], Any], expected: Callable[[Any], bool], nbytes: int, per_op: int = 1, note: str = ""
+    name: str,
+    read: Callable[[], Any],
+    expected: Callable[[Any], bool],
+    nbytes: int,
+    per_op: int = 1,
+    note: str = "",
+    includes: str | None = None,
 ) -> Variant:
     reading = Reading(expected, name)
 
@@ -413,7 +419,18 @@ def read_variant(
         for _ in range(per_op):
             reading.keep(read())
 
-    return Variant(name, op, ops=per_op, nbytes=nbytes, after=reading.check, note=note)
+    return Variant(name, op, ops=per_op, nbytes=nbytes, after=reading.check, note=note, includes=includes)
+
+
+def read_digest_variant(name: str, data: bytes, per_op: int = 1) -> Variant:
+    """The sha256 of the payload's bytes, and nothing else: what a driver's checked read must compute
+    (it verifies every payload it reads through) and no raw baseline does."""
+    import hashlib
+
+    expected = hashlib.sha256(data).hexdigest()
+    return read_variant(
+        name, lambda: hashlib.sha256(data).hexdigest(), expected.__eq__, len(data), per_op, note="hashlib.sha256"
+    )
 
 
 def stream_digest(stream: Any, size: int = MiB) -> str:

@@ -34,6 +34,7 @@ from .stores import (
     digest_variant,
     mongo_tidy,
     raw_sqlite,
+    read_digest_variant,
     read_variant,
     save_variant,
     spec_bytes,
@@ -376,8 +377,15 @@ def _mongo_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | Non
         return db[collection].find_one(key)  # type: ignore[no-any-return]
 
     whole = [
+        read_digest_variant(DIGEST, data, per_op),
         read_variant(
-            DRIVER, lambda: driver.get_result(USER, sid, "blob")["data"], same, size, per_op, note="result['data']"
+            DRIVER,
+            lambda: driver.get_result(USER, sid, "blob")["data"],
+            same,
+            size,
+            per_op,
+            note="result['data'], sha256 checked",
+            includes=DIGEST,
         ),
         read_variant(
             RAW,
@@ -400,8 +408,10 @@ def _mongo_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | Non
             lambda d: d == digest,
             size,
             per_op,
-            note="result.open('data'), 1 MiB reads",
+            note="result.open('data'), 1 MiB reads, sha256 checked",
+            includes=DIGEST,
         ),
+        read_digest_variant(DIGEST, data, per_op),
         read_variant(
             RAW,
             lambda: stream_digest(bucket.open_download_stream(raw_find("raw")["data"])),
@@ -447,8 +457,15 @@ def _sqlite_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | No
     extra = {"size": size, "kind": "ndarray" if array else "bytes"}
 
     whole = [
+        read_digest_variant(DIGEST, data, per_op),
         read_variant(
-            DRIVER, lambda: driver.get_result(USER, sid, "blob")["data"], same, size, per_op, note="result['data']"
+            DRIVER,
+            lambda: driver.get_result(USER, sid, "blob")["data"],
+            same,
+            size,
+            per_op,
+            note="result['data'], sha256 checked",
+            includes=DIGEST,
         ),
         read_variant(
             PLAIN,
@@ -474,8 +491,10 @@ def _sqlite_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | No
             lambda d: d == digest,
             size,
             per_op,
-            note="result.open('data'), 1 MiB reads",
+            note="result.open('data'), 1 MiB reads, sha256 checked",
+            includes=DIGEST,
         ),
+        read_digest_variant(DIGEST, data, per_op),
         read_variant(
             PLAIN,
             lambda: stream_digest(path.open("rb")),
