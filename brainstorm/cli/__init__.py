@@ -1,4 +1,4 @@
-"""The reading command line: `brainstorm` (console script) and `python -m brainstorm.cli`.
+"""The command line that reads and tends the database: `brainstorm` (console script), `python -m brainstorm.cli`.
 
     brainstorm users
     brainstorm user USER_ID
@@ -6,6 +6,8 @@
     brainstorm snapshot USER_ID SNAPSHOT_ID
     brainstorm result USER_ID SNAPSHOT_ID RESULT_NAME [--save PATH] [--key KEY]
     brainstorm delete USER_ID [SNAPSHOT_ID [RESULT_NAME]] [--yes]
+    brainstorm verify [--user USER_ID]
+    brainstorm gc [--dry-run] [--grace DURATION]
 
 Readable tables by default, `--json` for scripts; `-d/--database URL` on any command (default:
 `$BRAINSTORM_DATABASE_URL`, else the embedded SQLite file, see `brainstorm.settings`).

@@ -1,7 +1,9 @@
-"""The `brainstorm` commands: users, user, snapshots, snapshot and result, read from any database; and delete."""
+"""The `brainstorm` commands: users, user, snapshots, snapshot and result, read from any database; delete;
+and verify and gc, which check the stored payloads and collect those nothing uses."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from typing import Any
 
@@ -11,7 +13,7 @@ from brainstorm import __version__
 from brainstorm.console import CONTEXT_SETTINGS, Options, connected, database_option, json_option, reported_errors
 from brainstorm.database_drivers import Driver, Result
 
-from . import _deletion, _export, _format
+from . import _deletion, _export, _format, _maintenance
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -20,7 +22,8 @@ from . import _deletion, _export, _format
 @click.version_option(__version__, "-V", "--version", prog_name="brainstorm")
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """Read the users, snapshots and results saved in the brainstorm database (or delete some).
+    """Read the users, snapshots and results saved in the brainstorm database (or delete some, verify
+    the stored payloads, collect those nothing uses).
 
     Every command takes -d/--database URL (default: $BRAINSTORM_DATABASE_URL, else the embedded
     SQLite file under $XDG_DATA_HOME/brainstorm/) and --json for machine-readable output.
@@ -167,6 +170,61 @@ def delete(options: Options, user_id: int, snapshot_id: int | None, result_name:
         _format.echo_json(deletion.as_json())
     else:
         click.echo(deletion.report())
+
+
+@main.command(context_settings=CONTEXT_SETTINGS, short_help="Check every stored payload; exit 1 on any problem.")
+@click.option("--user", "user_id", type=int, metavar="USER_ID", help="Check only this user's payloads.")
+@database_option
+@json_option
+@click.pass_obj
+def verify(options: Options, user_id: int | None) -> None:
+    """Read back every payload published results use and check its length and sha256; without
+    --user, also look for payloads nothing uses (orphaned) and half-written uploads (incomplete).
+
+    Prints the counts and bytes by kind, then where each problem is. Changes nothing. Exit status 1
+    when anything is missing, corrupt, orphaned or incomplete (`brainstorm gc` removes the last two).
+    """
+    with connected(options.database) as driver:
+        if user_id is not None:
+            _user(driver, user_id)
+        with _maintenance.progress_bar("verifying results, then the blob store") as progress:
+            report = driver.verify(user_id, progress=progress)
+    if options.json:
+        _format.echo_json(report.as_dict())
+    else:
+        click.echo("\n".join(_maintenance.verify_lines(report, user_id)))
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command(context_settings=CONTEXT_SETTINGS, short_help="Delete payloads nothing uses and half-written uploads.")
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.option(
+    "--grace",
+    default="1h",
+    callback=_maintenance.grace_period,
+    show_default=True,
+    metavar="DURATION",
+    help="Leave payloads uploaded this recently alone (a save may be about to use them): 90s, 30m, 1h, 2d, or seconds.",
+)
+@database_option
+@json_option
+@click.pass_obj
+def gc(options: Options, dry_run: bool, grace: dt.timedelta) -> None:
+    """Delete payloads no result uses (orphaned) and uploads a killed writer left half-written, both
+    older than the grace period, and the pins killed writers left. Safe while others save and read.
+
+    Prints what went (with --dry-run, what would go) and how many recent payloads were left alone.
+    """
+    with (
+        connected(options.database) as driver,
+        _maintenance.progress_bar("looking through the blob store") as progress,
+    ):
+        report = driver.collect_garbage(grace, dry_run=dry_run, progress=progress)
+    if options.json:
+        _format.echo_json(report.as_dict())
+    else:
+        click.echo("\n".join(_maintenance.gc_lines(report)))
 
 
 def _planned_deletion(

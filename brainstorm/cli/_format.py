@@ -64,6 +64,12 @@ def short_size(length: int) -> str:
     return f"{scaled:.1f} {unit}"
 
 
+def counted(count: int, length: int, noun: str) -> str:
+    """How many things and their bytes: `1 payload, 10,000 bytes (9.8 KiB)`; `0 payloads` when there are none."""
+    things = f"{count:,} {noun}{'' if count == 1 else 's'}"
+    return f"{things}, {size(length)}" if count else things
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Columns aligned on the widest cell; `(none)` under the headers when there are no rows."""
     cells = [[readable(cell) for cell in row] for row in rows]

@@ -244,6 +244,7 @@ class Driver(abc.ABC):
                 if progress:
                     progress(1)
             if user is None:
+                report.store_scanned = True
                 for blob in self._orphans(_now()):
                     report.orphaned.add(blob.length)
                     report.problems.append(

@@ -30,6 +30,7 @@ class VerifyReport:
     orphaned: Tally = field(default_factory=Tally)  # complete payloads no published result uses
     incomplete: Tally = field(default_factory=Tally)  # uploads a killed writer left half-written
     problems: list[str] = field(default_factory=list)
+    store_scanned: bool = False  # orphans and half-written uploads were looked for (a whole-database verify)
 
     @property
     def ok(self) -> bool:
