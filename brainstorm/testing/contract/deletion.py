@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import multiprocessing
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -207,3 +209,38 @@ def test_a_delete_racing_saves_of_the_same_result_leaves_it_whole_or_absent(driv
         assert_whole_or_absent(driver)
         driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"n": 99, "data": BIG}})
         assert_whole_or_absent(driver)  # and whatever the race left does not stop a later save
+
+
+class SlowFile(io.BytesIO):
+    """A seekable file of BIG that takes about a second to read through (a big file on a slow disk)."""
+
+    def __init__(self) -> None:
+        super().__init__(BIG)
+
+    def read(self, size: int | None = -1) -> bytes:
+        time.sleep(0.05)
+        return super().read(min(size, 256 * 1024) if size and size > 0 else 256 * 1024)
+
+
+def slow_identical_resave(url: str) -> None:
+    """Save BIG again from a slow file: the driver hashes it first, finds the stored bytes and reuses them."""
+    with db_drivers.connect(url, inline_limit=0) as driver:
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": SlowFile()}})
+
+
+def test_reusing_stored_bytes_while_another_writer_replaces_them_keeps_the_result_whole(driver_url: str) -> None:
+    """Process A re-saves the same bytes (reusing the stored payload, after a slow hash) while B saves new
+    ones: whatever the order, the result ends whole, and no published payload is ever missing."""
+    with db_drivers.connect(driver_url, inline_limit=0) as driver:
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": BIG}})
+        reuser = multiprocessing.get_context("spawn").Process(target=slow_identical_resave, args=(driver_url,))
+        reuser.start()
+        time.sleep(0.3)  # A is hashing its slow file now
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": BIG[::-1]}})
+        while reuser.is_alive():
+            assert_no_published_payload_is_missing(driver)
+        reuser.join(timeout=120)
+        assert reuser.exitcode == 0
+        assert_whole_or_absent(driver)
+        result = driver.get_result(1, 1, "color")
+        assert result is not None and result["data"] in (BIG, BIG[::-1])
