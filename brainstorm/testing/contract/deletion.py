@@ -212,20 +212,23 @@ def test_a_delete_racing_saves_of_the_same_result_leaves_it_whole_or_absent(driv
 
 
 class SlowFile(io.BytesIO):
-    """A seekable file of BIG that takes about a second to read through (a big file on a slow disk)."""
+    """A seekable file of BIG that takes about a second to read through (a big file on a slow disk);
+    `reading` is set when its first bytes are read."""
 
-    def __init__(self) -> None:
+    def __init__(self, reading: Any) -> None:
         super().__init__(BIG)
+        self.reading = reading
 
     def read(self, size: int | None = -1) -> bytes:
+        self.reading.set()
         time.sleep(0.05)
         return super().read(min(size, 256 * 1024) if size and size > 0 else 256 * 1024)
 
 
-def slow_identical_resave(url: str) -> None:
+def slow_identical_resave(url: str, reading: Any) -> None:
     """Save BIG again from a slow file: the driver hashes it first, finds the stored bytes and reuses them."""
     with db_drivers.connect(url, inline_limit=0) as driver:
-        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": SlowFile()}})
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": SlowFile(reading)}})
 
 
 def test_reusing_stored_bytes_while_another_writer_replaces_them_keeps_the_result_whole(driver_url: str) -> None:
@@ -233,9 +236,11 @@ def test_reusing_stored_bytes_while_another_writer_replaces_them_keeps_the_resul
     ones: whatever the order, the result ends whole, and no published payload is ever missing."""
     with db_drivers.connect(driver_url, inline_limit=0) as driver:
         driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": BIG}})
-        reuser = multiprocessing.get_context("spawn").Process(target=slow_identical_resave, args=(driver_url,))
+        spawn = multiprocessing.get_context("spawn")
+        reading = spawn.Event()
+        reuser = spawn.Process(target=slow_identical_resave, args=(driver_url, reading))
         reuser.start()
-        time.sleep(0.3)  # A is hashing its slow file now
+        assert reading.wait(timeout=120)  # A has read the stored version and is hashing its slow file
         driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": BIG[::-1]}})
         while reuser.is_alive():
             assert_no_published_payload_is_missing(driver)
