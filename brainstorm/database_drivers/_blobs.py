@@ -1,9 +1,10 @@
 """The blob codec: binary payloads to the bytes a blob store keeps, and back.
 
 A payload is `bytes`, `bytearray`, `memoryview`, a `numpy.ndarray` (kept as `.npy`), a
-`PIL.Image.Image` (kept as PNG, or TIFF for modes PNG cannot hold exactly) or a readable binary
-file object (streamed, never read whole). Every driver stores the same bytes with the same
-description (`BlobInfo`), so any tool of the underlying store can read them.
+`PIL.Image.Image` (kept as PNG, or TIFF for modes PNG cannot hold exactly; an image neither keeps
+exactly is refused) or a readable binary file object (streamed, never read whole). Every driver
+stores the same bytes with the same description (`BlobInfo`), so any tool of the underlying store
+can read them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import io
 import mimetypes
 import os
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager as ContextManager
@@ -36,10 +38,17 @@ NPY_CONTENT_TYPE = "application/x-npy"
 _PNG = ("PNG", "image/png", ".png")
 _TIFF = ("TIFF", "image/tiff", ".tiff")
 _IMAGE_FORMATS = {
-    **dict.fromkeys(("1", "L", "LA", "RGB", "RGBA", "I;16"), _PNG),
-    **dict.fromkeys(("P", "PA", "CMYK", "YCbCr", "LAB", "I", "F", "I;16B"), _TIFF),  # PNG would lose these
+    **dict.fromkeys(("1", "L", "LA", "P", "RGB", "RGBA", "I;16"), _PNG),
+    **dict.fromkeys(("PA", "CMYK", "YCbCr", "LAB", "I", "F", "I;16B"), _TIFF),  # PNG cannot write these
 }
-"""The image modes that come back with the same mode and pixels, and the lossless format each is kept in."""
+"""The image modes that come back with the same mode and pixels, and the lossless format each is kept in.
+P is PNG: TIFF pads a palette to 256 colours and drops `info['transparency']`, PNG keeps both."""
+_SIMPLE_ALPHA = re.compile(rb"\xff*\x00\xff*")
+"""Palette alpha that Pillow reads back from PNG as the index of its one transparent colour."""
+_PILLOW_ERRORS = (OSError, ValueError, TypeError, SystemError, EOFError)
+"""What Pillow raises when it cannot save an image (and a lazily loaded image whose file is gone)."""
+_CONTENT_TYPE = re.compile(r"[!-~]+/[ -~]+")
+_MAX_CONTENT_TYPE = 255
 _ARRAY_KINDS = frozenset("biufc")  # bool, signed, unsigned, float, complex
 
 
@@ -148,6 +157,7 @@ class Blob:
 def as_blob_source(value: Any, where: str) -> BlobSource | None:
     """The payload `value` is, or None when it is not a binary payload at all."""
     if isinstance(value, Blob):
+        _check_content_type(value.content_type, where)
         return _stream_source(value.stream, where, value.content_type)
     if isinstance(value, bytes | bytearray | memoryview):
         return in_memory_source(BYTES, "application/octet-stream", ".bin", [_as_bytes_view(value)])
@@ -158,6 +168,18 @@ def as_blob_source(value: Any, where: str) -> BlobSource | None:
     if callable(getattr(value, "read", None)):
         return _stream_source(value, where)
     return None
+
+
+def _check_content_type(content_type: object, where: str) -> None:
+    """A Blob's content type: `type/subtype` (parameters allowed) in printable ASCII, at most 255
+    characters, so that every store keeps it as it is and any tool can read it."""
+    if not isinstance(content_type, str):
+        raise InvalidType(f"{where}: a Blob's content type must be a string, not {type(content_type).__name__}")
+    if len(content_type) > _MAX_CONTENT_TYPE or not _CONTENT_TYPE.fullmatch(content_type):
+        raise InvalidInput(
+            f"{where}: content type {content_type!r:.80} must be type/subtype in printable ASCII, "
+            f"at most {_MAX_CONTENT_TYPE} characters"
+        )
 
 
 def _as_bytes_view(value: bytes | bytearray | memoryview) -> bytes | memoryview:
@@ -202,6 +224,8 @@ def _hashed(pieces: Iterator[bytes | memoryview], digest: Any, *, alongside: boo
 
 
 def _array_source(array: np.ndarray, where: str) -> BlobSource:
+    if type(array) is not np.ndarray and not isinstance(array, np.memmap):  # a memmap is a plain array on disk
+        raise InvalidType(_array_subclass_problem(array, where))
     if array.dtype.kind not in _ARRAY_KINDS or array.dtype.fields is not None:
         raise InvalidType(f"{where}: arrays of dtype {array.dtype} are not stored; use a numeric or bool dtype")
     if not (array.flags.c_contiguous or array.flags.f_contiguous):
@@ -213,19 +237,128 @@ def _array_source(array: np.ndarray, where: str) -> BlobSource:
     return in_memory_source(ARRAY, NPY_CONTENT_TYPE, ".npy", [header.getvalue(), raw])
 
 
+def _array_subclass_problem(array: np.ndarray, where: str) -> str:
+    """Why an ndarray subclass is refused: a .npy holds a plain array, so what the subclass adds
+    (a mask, matrix semantics, units) would not come back."""
+    if isinstance(array, np.ma.MaskedArray):
+        return (
+            f"{where}: masked arrays are not stored (.npy has no mask); store array.filled(fill_value), "
+            "or the data and numpy.ma.getmaskarray(array) as two arrays"
+        )
+    return (
+        f"{where}: {type(array).__module__}.{type(array).__name__} would come back as a plain numpy.ndarray; "
+        "store numpy.asarray(value)"
+    )
+
+
 def _image_source(image: Image.Image, where: str) -> BlobSource:
+    fmt, content_type, extension = _image_format(image, where)
+    encoded = io.BytesIO()
+    try:
+        image.save(encoded, format=fmt, **({"compress_level": 1} if fmt == "PNG" else {}))
+    except _PILLOW_ERRORS as exc:
+        raise InvalidInput(f"{where}: the image cannot be encoded as {fmt} ({exc})") from None
+    return in_memory_source(IMAGE, content_type, extension, [encoded.getbuffer()])
+
+
+def _image_format(image: Image.Image, where: str) -> tuple[str, str, str]:
+    """(format, content type, extension) that keep `image` exactly; refuse an image none keeps."""
     if image.mode not in _IMAGE_FORMATS:
         raise InvalidType(
             f"{where}: images of mode {image.mode} cannot be stored losslessly; "
             f"convert to one of {', '.join(sorted(_IMAGE_FORMATS))}"
         )
-    fmt, content_type, extension = _IMAGE_FORMATS[image.mode]
-    encoded = io.BytesIO()
-    image.save(encoded, format=fmt, **({"compress_level": 1} if fmt == "PNG" else {}))
-    return in_memory_source(IMAGE, content_type, extension, [encoded.getbuffer()])
+    if 0 in image.size:
+        raise InvalidInput(
+            f"{where}: the image is {image.size[0]}x{image.size[1]}; an image without pixels is not stored"
+        )
+    if problem := _palette_problem(image) or _transparency_problem(image):
+        raise InvalidInput(f"{where}: {problem}")
+    return _IMAGE_FORMATS[image.mode]
+
+
+def _palette_colours(image: Image.Image) -> int:
+    """How many colours a P or PA image's palette holds."""
+    return min(len(image.getpalette() or []) // 3, 256)
+
+
+def _palette_problem(image: Image.Image) -> str | None:
+    """Why a palette image would not come back the same: PNG (P) keeps an RGB palette of any size
+    and the pixels that index it; TIFF (PA) pads a palette to 256 colours and drops its alpha."""
+    if image.mode not in ("P", "PA"):
+        return None
+    colours = _palette_colours(image)
+    if not colours:
+        return f"the {image.mode} image has no palette; give it one (putpalette), or convert it to RGB or RGBA"
+    if (palette_mode := image.palette.mode if image.palette else None) != "RGB":
+        return (
+            f"the {image.mode} image's palette is {palette_mode}, and only RGB palettes come back as they are; "
+            "convert the image to RGBA (or, for P, give the palette's alpha as info['transparency'])"
+        )
+    if image.mode == "PA" and colours != 256:
+        return f"a PA image keeps its palette only with all 256 colours (it has {colours}); convert it to RGBA"
+    highest = image.getextrema()[1] if image.mode == "P" else 0
+    if isinstance(highest, int) and highest >= colours:
+        return f"pixel value {highest} is beyond the image's {colours}-colour palette"
+    return None
+
+
+def _transparency_problem(image: Image.Image) -> str | None:
+    """Why `info['transparency']` would not come back as it is, or None (also when there is none)."""
+    transparency = image.info.get("transparency")
+    if transparency is None:
+        return None
+    if image.mode == "P":
+        return _palette_alpha_problem(transparency, _palette_colours(image))
+    if image.mode not in _PNG_TRANSPARENCY:
+        instead = ": its alpha band says it" if image.mode in ("LA", "RGBA", "PA") else ", or convert the image to RGBA"
+        return f"info['transparency'] is lost in mode {image.mode} images; remove it{instead}"
+    expected, kept = _PNG_TRANSPARENCY[image.mode]
+    if not kept(transparency):
+        return f"info['transparency'] of a mode {image.mode} image must be {expected}, not {transparency!r:.60}"
+    return None
+
+
+def _palette_alpha_problem(transparency: object, colours: int) -> str | None:
+    """A P image's transparency comes back from PNG as it is if it is the index of a colour, or
+    alpha bytes for at most every colour that Pillow does not read back as such an index."""
+    if isinstance(transparency, int) and not isinstance(transparency, bool):
+        if 0 <= transparency < colours:
+            return None
+        return f"info['transparency'] {transparency} is not a colour of the image's {colours}-colour palette"
+    if not isinstance(transparency, bytes):
+        return f"info['transparency'] of a P image must be an int or bytes, not {type(transparency).__name__}"
+    if len(transparency) > colours:
+        return f"info['transparency'] has {len(transparency)} alpha values for a {colours}-colour palette"
+    if _SIMPLE_ALPHA.fullmatch(transparency):
+        index = transparency.index(0)
+        return f"info['transparency'] makes one colour transparent: give it as that colour's index, {index}"
+    return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_16_bit(value: object) -> bool:
+    return _is_int(value) and 0 <= value <= 65535  # type: ignore[operator]
+
+
+_PNG_TRANSPARENCY: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "1": ("0 or 255", lambda t: _is_int(t) and t in (0, 255)),
+    "L": ("an int from 0 to 65535", _is_16_bit),
+    "I;16": ("an int from 0 to 65535", _is_16_bit),
+    "RGB": (
+        "a tuple of 3 ints from 0 to 65535",
+        lambda t: isinstance(t, tuple) and len(t) == 3 and all(map(_is_16_bit, t)),
+    ),
+}
+"""The modes (P apart) whose `info['transparency']` PNG keeps, and the values it gives back as they were."""
 
 
 def _stream_source(stream: Any, where: str, content_type: str = "application/octet-stream") -> BlobSource:
+    if _is_closed(stream):
+        raise InvalidInput(f"{where}: the file object is closed")
     if isinstance(stream, io.TextIOBase) or (callable(getattr(stream, "readable", None)) and not stream.readable()):
         raise InvalidType(f"{where}: file objects must be readable and opened in binary mode")
     if content_type == NPY_CONTENT_TYPE:
@@ -235,10 +368,28 @@ def _stream_source(stream: Any, where: str, content_type: str = "application/oct
         extension = mimetypes.guess_extension(content_type) or ".bin"
         source = BlobSource(BYTES, content_type, extension, stream=stream)
     if _is_seekable(stream):  # the length decides inline or not; the hash waits for the write
-        start = stream.tell()
-        source.length = stream.seek(0, io.SEEK_END) - start
-        stream.seek(start)
+        source.length = _remaining(stream)
     return source
+
+
+def _is_closed(stream: Any) -> bool:
+    """Whether a file object says it is closed (reading it would raise ValueError)."""
+    try:
+        return getattr(stream, "closed", False) is True
+    except (ValueError, OSError):
+        return True
+
+
+def _remaining(stream: Any) -> int | None:
+    """How many bytes a seekable stream holds after its position, or None when it cannot seek to its
+    end (a gzip file): then the length is learnt as it is read, like an unseekable stream's."""
+    start: int = stream.tell()
+    try:
+        return int(stream.seek(0, io.SEEK_END)) - start
+    except (OSError, ValueError):
+        return None
+    finally:
+        stream.seek(start)
 
 
 def _check_npy_header(stream: Any, where: str) -> None:

@@ -6,8 +6,8 @@ payload saying where its bytes are. Both drivers keep exactly this; only where t
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import functools
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -125,22 +125,36 @@ class Result(Mapping[str, Any]):
         self._blobs = {tuple(info["path"]): info for info in stored["blobs"]}
         self._open_ref = open_ref
         self._loaded: dict[str, Any] = {}
+        self._by_name: dict[str, KeyPath] | None = None  # payload places by dotted path, when first asked
 
     def __getitem__(self, key: str) -> Any:
+        """The field's value, its payloads fetched (once) and put in their places.
+
+        Linear in the field's size and payloads: their places come grouped by field, each is
+        looked up by its path, and only the field's containers are copied.
+        """
         if key in self._loaded:
             return self._loaded[key]
         value = self._value[key]
-        inside = [path for path in self._blobs if path[0] == key]
+        inside = self._payloads_by_field.get(key)
         if not inside:
             return value
         if inside == [(key,)]:
             value = self._decode((key,))
         else:
-            value = copy.deepcopy(value)
+            value = _copy_tree(value)
             for path in inside:
                 _assign(value, path[1:], self._decode(path))
         self._loaded[key] = value
         return value
+
+    @functools.cached_property
+    def _payloads_by_field(self) -> dict[str | int, list[KeyPath]]:
+        """The places of the payloads, grouped by the top-level field they are in (one pass for all)."""
+        grouped: dict[str | int, list[KeyPath]] = {}
+        for path in self._blobs:
+            grouped.setdefault(path[0], []).append(path)
+        return grouped
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._value)
@@ -158,24 +172,29 @@ class Result(Mapping[str, Any]):
 
     def open(self, key: str | Sequence[str | int]) -> BlobReader:
         """A readable, seekable stream over the payload at `key` ('data', or 'frames.0.image')."""
-        path = self._find(key)
-        info = self._blobs[path]
+        return self._reader(self._blobs[self._find(key)])
+
+    def _decode(self, path: KeyPath) -> Any:
+        """Fetch and decode the payload at `path`, found by its place (not by a search of every payload)."""
+        with self._reader(self._blobs[path]) as reader:
+            return decode(reader)
+
+    def _reader(self, info: BlobInfo) -> BlobReader:
+        """A stream over one described payload: its inline bytes, or its blob in the store."""
         if "inline" in info:
             return BlobReader(io.BytesIO(info["inline"]), info, self._where)
         with located(payload_place(self._where, info)):
             raw = self._open_ref(info["ref"])
         return BlobReader(raw, info, self._where, self._guard)
 
-    def _decode(self, path: KeyPath) -> Any:
-        with self.open(path) as reader:
-            return decode(reader)
-
     def _find(self, key: str | Sequence[str | int]) -> KeyPath:
+        """The place of the payload a user names by its dotted path (a dict built once: no search)."""
         wanted = key if isinstance(key, str) else describe(tuple(key))
-        for path in self._blobs:
-            if describe(path) == wanted:
-                return path
-        raise KeyError(f"no payload at {wanted!r}; payloads: {sorted(describe(p) for p in self._blobs)}")
+        if self._by_name is None:
+            self._by_name = {describe(path): path for path in self._blobs}
+        if wanted not in self._by_name:
+            raise KeyError(f"no payload at {wanted!r}; payloads: {sorted(self._by_name)}")
+        return self._by_name[wanted]
 
     def __repr__(self) -> str:
         shown = dict(self._value)
@@ -191,6 +210,15 @@ class _BlobPlaceholder:
 
     def __repr__(self) -> str:
         return f"<{self.info['kind']} blob, {self.info['length']} bytes>"
+
+
+def _copy_tree(value: Any) -> Any:
+    """A copy of a stored field's dicts and lists (their other values are immutable), to fill in payloads."""
+    if isinstance(value, dict):
+        return {key: _copy_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(item) for item in value]
+    return value
 
 
 def _assign(tree: Any, path: KeyPath, value: Any) -> None:

@@ -181,6 +181,5 @@ def _check_regular(status: os.stat_result) -> None:
         raise _Refused(f"is {kind}, not a regular file")
 
 
-
 def _at(where: tuple[str | int, ...]) -> str:
     return f" at {'.'.join(map(str, where))}" if where else ""

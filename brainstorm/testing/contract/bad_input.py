@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import importlib.util
 import io
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers import Blob, BrainstormError, InvalidInput, InvalidType
-from brainstorm.testing.helpers import OneWayStream, at_millis, count_blobs
+from brainstorm.database_drivers._values import (
+    MAX_DICT_KEYS,
+    MAX_KEYS,
+    MAX_NESTING,
+    MAX_PAYLOAD_PATHS,
+    MAX_PAYLOADS,
+    MAX_USER_SIZE,
+)
+from brainstorm.testing.helpers import OneWayStream, at_millis, count_blobs, make_image
 
 WHEN = 1575454087339
 
@@ -90,12 +102,103 @@ BAD_VALUES: dict[str, tuple[Callable[[Path], Any], type[BrainstormError]]] = {
     "object-array": (lambda _: np.array([{}, None], dtype=object), InvalidType),
     "datetime64-array": (lambda _: np.array(["2020-01-01"], dtype="datetime64[D]"), InvalidType),
     "structured-array": (lambda _: np.zeros(2, dtype=[("x", "i4"), ("y", "f8")]), InvalidType),
+    "numpy-timedelta64": (lambda _: np.timedelta64(5, "s"), InvalidType),
+    "numpy-datetime64-nat": (lambda _: np.datetime64("NaT"), InvalidType),
+    "datetime-whose-utcoffset-raises": (lambda _: ZoneFails(2020, 1, 1), InvalidInput),
+    "datetime-whose-fields-fail": (lambda _: NotATime(2020, 1, 1), InvalidInput),
+    "nested-one-level-too-deep": (lambda _: nested(MAX_NESTING + 1), InvalidInput),
+    "nested-10000-deep": (lambda _: nested(10_000, lists=True), InvalidInput),
+    "dict-containing-itself": (lambda _: containing_itself({}), InvalidInput),
+    "list-containing-itself": (lambda _: containing_itself([]), InvalidInput),
+    "masked-array": (lambda _: np.ma.masked_array([1, 2, 3], mask=[False, True, False]), InvalidType),
+    "numpy-matrix": (lambda _: numpy_matrix(), InvalidType),
+    "empty-image": (lambda _: Image.new("RGB", (0, 0)), InvalidInput),
+    "image-without-rows": (lambda _: Image.new("L", (5, 0)), InvalidInput),
+    "p-image-with-rgba-palette": (lambda _: rgba_palette_image(), InvalidInput),
+    "p-image-without-palette": (lambda _: Image.new("P", (3, 3)), InvalidInput),
+    "p-image-pixels-beyond-palette": (lambda _: short_palette_image(colours=4, pixel=7), InvalidInput),
+    "p-image-one-transparent-colour-as-bytes": (lambda _: transparent(make_image("P"), b"\xff\xff\x00"), InvalidInput),
+    "p-image-transparency-beyond-palette": (lambda _: transparent(short_palette_image(4), 9), InvalidInput),
+    "pa-image-with-transparency": (lambda _: transparent(make_image("PA"), 3), InvalidInput),
+    "pa-image-with-short-palette": (lambda _: Image.new("RGBA", (4, 4), (1, 2, 3, 4)).convert("PA"), InvalidInput),
+    "rgba-image-with-transparency": (lambda _: transparent(make_image("RGBA"), (1, 2, 3, 4)), InvalidInput),
+    "1-image-with-transparency-1": (lambda _: transparent(make_image("1"), 1), InvalidInput),
+    "rgb-image-with-transparency-list": (lambda _: transparent(make_image("RGB"), [1, 2, 3]), InvalidInput),
+    "closed-file": (lambda tmp: closed(open(tmp / "payload.bin", "wb+")), InvalidInput),  # noqa: SIM115
+    "closed-bytesio": (lambda _: closed(io.BytesIO(b"bytes")), InvalidInput),
+    "blob-without-content-type": (lambda _: Blob(io.BytesIO(b"x"), None), InvalidType),  # type: ignore[arg-type]
+    "blob-content-type-with-nul": (lambda _: Blob(io.BytesIO(b"x"), "text/plain\0"), InvalidInput),
     "stringio": (lambda _: io.StringIO("text"), InvalidType),
     "text-file": (lambda tmp: text_file(tmp), InvalidType),
     "write-only-file": (lambda tmp: open(tmp / "out.bin", "wb"), InvalidType),  # noqa: SIM115
     "not-npy-blob": (lambda _: Blob(io.BytesIO(b"not an array"), "application/x-npy"), InvalidInput),
     "object-npy-blob": (lambda tmp: npy_blob(tmp, np.array([None, 1], dtype=object)), InvalidType),
 }
+
+
+if importlib.util.find_spec("pandas") is not None:  # pandas' datetimes are datetime subclasses that refuse work
+    _pandas: Any = importlib.import_module("pandas")
+    BAD_VALUES["pandas-nat"] = (lambda _: _pandas.NaT, InvalidInput)
+
+
+class ZoneFails(dt.datetime):
+    """A datetime whose time zone cannot be asked for its offset."""
+
+    def utcoffset(self) -> dt.timedelta | None:
+        raise RuntimeError("no offset today")
+
+
+class NotATime(dt.datetime):
+    """A datetime that is not one (like pandas.NaT): its fields cannot be read."""
+
+    @property
+    def year(self) -> int:
+        raise ValueError("NaT has no year")
+
+
+def nested(levels: int, *, lists: bool = False) -> dict[str, Any]:
+    """Containers nested `levels` deep: dicts, or dicts and lists in turn (never a list directly in a list)."""
+    value: Any = 1
+    for level in range(levels):
+        value = [value] if lists and level % 2 else {"a": value}
+    return value if isinstance(value, dict) else {"a": value}
+
+
+def containing_itself(container: dict[str, Any] | list[Any]) -> dict[str, Any] | list[Any]:
+    """A dict that holds itself, or a list that holds itself through a dict."""
+    if isinstance(container, dict):
+        container["again"] = container
+    else:
+        container.append({"again": container})
+    return container
+
+
+def transparent(image: Image.Image, transparency: object) -> Image.Image:
+    image.info["transparency"] = transparency
+    return image
+
+
+def short_palette_image(colours: int, pixel: int = 0) -> Image.Image:
+    image = Image.new("P", (4, 3), pixel)
+    image.putpalette(bytes(range(colours * 3)))
+    return image
+
+
+def rgba_palette_image() -> Image.Image:
+    image = make_image("P")
+    image.putpalette(bytes(range(256)) * 4, "RGBA")
+    return image
+
+
+def numpy_matrix() -> np.matrix[Any, Any]:
+    with warnings.catch_warnings():  # numpy discourages the matrix subclass, which is why it is refused
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.matrix([[1, 2], [3, 4]])
+
+
+def closed(stream: Any) -> Any:
+    stream.close()
+    return stream
 
 
 def text_file(tmp_path: Path) -> io.TextIOWrapper:
@@ -201,6 +304,28 @@ def test_a_bad_result_after_a_good_one_saves_neither(driver: db_drivers.Driver) 
     assert count_blobs(driver) == 0
 
 
+# Limits -----------------------------------------------------------------------------------------
+
+RESULTS_BEYOND_LIMITS: dict[str, Callable[[], dict[str, Any]]] = {
+    "keys": lambda: {"rows": [{"k": i} for i in range(MAX_KEYS)]},  # with "rows" itself, one key too many
+    "keys-in-one-dict": lambda: {"table": {f"k{i}": i for i in range(MAX_DICT_KEYS + 1)}},
+    "200000-keys": lambda: {"table": {f"k{i}": i for i in range(200_000)}},
+    "200000-keys-in-small-dicts": lambda: {"rows": [{f"k{j}": j for j in range(100)} for _ in range(2000)]},
+    "payloads": lambda: {"frames": [b"x"] * (MAX_PAYLOADS + 1)},
+    "150000-payloads": lambda: {"frames": [{"data": b"x"} for _ in range(150_000)]},
+    "payload-paths": lambda: {"k" * MAX_PAYLOAD_PATHS: b"x"},
+}
+"""Results just beyond each limit of `brainstorm.database_drivers._values` (and the sizes that once
+timed out or broke MongoDB's 16 MiB after the snapshot was created)."""
+
+
+@pytest.mark.parametrize("make", RESULTS_BEYOND_LIMITS.values(), ids=RESULTS_BEYOND_LIMITS.keys())
+def test_a_result_beyond_a_limit_is_refused_before_anything_is_written(
+    driver: db_drivers.Driver, make: Callable[[], dict[str, Any]]
+) -> None:
+    assert_snapshot_refused(driver, {"user_id": 1, "datetime": WHEN, "big": big(), "bad": make()}, InvalidInput)
+
+
 # Users ------------------------------------------------------------------------------------------
 
 
@@ -231,7 +356,12 @@ def test_bad_keys_are_refused_in_users(driver: db_drivers.Driver, bad: object, e
 USER_VALUES = {
     k: v
     for k, v in BAD_VALUES.items()
-    if k in ("set", "object", "list-in-list", "nan", "string-with-nul", "int-above-64-bits", "lone-surrogate")
+    if k
+    in (
+        *("set", "object", "list-in-list", "nan", "string-with-nul", "int-above-64-bits", "lone-surrogate"),
+        *("numpy-timedelta64", "datetime-whose-utcoffset-raises", "datetime-whose-fields-fail", "pandas-nat"),
+        *("nested-one-level-too-deep", "nested-10000-deep", "dict-containing-itself", "list-containing-itself"),
+    )
 }
 USER_VALUES["payload"] = (lambda _: b"users hold no payloads", InvalidType)
 USER_VALUES["array"] = (lambda _: np.zeros(3), InvalidType)
@@ -242,6 +372,22 @@ def test_unsupported_values_are_refused_in_users(
     driver: db_drivers.Driver, tmp_path: Path, bad: Callable[[Path], Any], error: type
 ) -> None:
     assert_user_refused(driver, {"user_id": 1, "username": "x", "bad": bad(tmp_path)}, error)
+
+
+USERS_BEYOND_LIMITS: dict[str, Callable[[], dict[str, Any]]] = {
+    "size": lambda: {"bio": "x" * MAX_USER_SIZE},
+    "size-in-many-strings": lambda: {"lines": ["x" * 1000] * (MAX_USER_SIZE // 1000)},
+    "50-mb-string-after-other-fields": lambda: {"a": 1, "b": "x" * (50 << 20)},
+    "keys": lambda: {"rows": [{"k": i} for i in range(MAX_KEYS)]},
+    "keys-in-one-dict": lambda: {"table": {f"k{i}": i for i in range(MAX_DICT_KEYS + 1)}},
+}
+
+
+@pytest.mark.parametrize("make", USERS_BEYOND_LIMITS.values(), ids=USERS_BEYOND_LIMITS.keys())
+def test_a_user_beyond_a_limit_is_refused_before_anything_is_written(
+    driver: db_drivers.Driver, make: Callable[[], dict[str, Any]]
+) -> None:
+    assert_user_refused(driver, {"user_id": 1, "username": "x", **make()}, InvalidInput)
 
 
 # Lookups and deletes -----------------------------------------------------------------------------

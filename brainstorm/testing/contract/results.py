@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import array
+import datetime as dt
 import hashlib
 import io
+import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from PIL import Image
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers import Blob, BrainstormError, Result
+from brainstorm.database_drivers._values import MAX_DICT_KEYS, MAX_KEYS, MAX_NESTING, MAX_PAYLOADS, MAX_USER_SIZE
 from brainstorm.testing.helpers import OneWayStream, assert_same, count_blobs, expected_of, make_image
 
 WHEN = 1575454087339
@@ -319,3 +322,179 @@ def test_a_failing_payload_stream_publishes_nothing_and_leaves_no_blob(driver_ur
         assert summary is not None and summary["available_results"] == ["kept"]
         assert driver.get_result(1, 1, "kept") == {"data": DATA}
         assert count_blobs(driver) == stored
+
+
+# Images kept exactly, transparency and palette included -----------------------------------------------
+
+
+def with_transparency(image: Image.Image, transparency: object) -> Image.Image:
+    image.info["transparency"] = transparency
+    return image
+
+
+def small_palette_image(colours: int) -> Image.Image:
+    image = Image.frombytes("P", (5, 4), bytes(i % colours for i in range(20)))
+    image.putpalette(bytes(range(colours * 3)))
+    return image
+
+
+TRANSPARENT_IMAGES: dict[str, Callable[[], Image.Image]] = {
+    "p-one-transparent-colour": lambda: with_transparency(make_image("P"), 3),
+    "p-alpha-per-colour": lambda: with_transparency(make_image("P"), bytes(range(0, 256))),
+    "p-small-palette": lambda: small_palette_image(5),
+    "p-small-palette-alpha": lambda: with_transparency(small_palette_image(5), b"\x00\x80\xff"),
+    "p-two-colours-one-transparent": lambda: with_transparency(small_palette_image(2), 1),
+    "l-transparent-grey": lambda: with_transparency(make_image("L"), 7),
+    "i16-transparent-value": lambda: with_transparency(make_image("I;16"), 300),
+    "rgb-transparent-colour": lambda: with_transparency(make_image("RGB"), (1, 2, 3)),
+    "1-transparent-white": lambda: with_transparency(make_image("1"), 255),
+}
+
+
+@pytest.mark.parametrize("make", TRANSPARENT_IMAGES.values(), ids=TRANSPARENT_IMAGES.keys())
+def test_images_keep_their_transparency_and_palette(store: db_drivers.Driver, make: Callable[[], Image.Image]) -> None:
+    image = make()
+    got = save_and_get(store, {"image": image})["image"]
+    assert_same(got, image, "image")
+    assert got.info.get("transparency") == image.info.get("transparency")
+    assert (got.palette.mode if got.palette else None) == (image.palette.mode if image.palette else None)
+
+
+def test_palette_images_are_kept_as_png(driver: db_drivers.Driver) -> None:
+    got = save_and_get(driver, {"image": make_image("P")})
+    assert got.blobs["image"]["content_type"] == "image/png"
+
+
+# Values every driver gives back alike -----------------------------------------------------------
+
+
+def test_negative_zero_comes_back_as_zero_on_every_driver(driver: db_drivers.Driver) -> None:
+    """FerretDB keeps no -0.0, so no driver does: every zero comes back positive."""
+    zeros = {"zero": -0.0, "numpy": np.float64(-0.0), "in": {"list": [-0.0, {"deep": np.float32(-0.0)}]}}
+    driver.save_user({"user_id": 1, "username": -0.0, **zeros})
+    user = driver.get_user(1)
+    assert user is not None
+    got = save_and_get(driver, zeros)
+    for where, value in [("user", user), ("users", driver.get_users()[0]), ("result", dict(got))]:
+        found = list(_floats(value))
+        assert found and all(x == 0.0 and math.copysign(1, x) == 1 for x in found), (where, found)
+
+
+def _floats(value: Any) -> Iterator[float]:
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _floats(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _floats(item)
+
+
+USERNAMES: dict[str, object] = {
+    "true": True,
+    "false": False,
+    "float": 3.5,
+    "precise-float": 0.1 + 0.2,
+    "int": 7,
+    "dict": {"first": "Dan", "nested": [1, {"x": None}]},
+    "list": ["Dan", 2],
+    "datetime": dt.datetime(2020, 1, 2, 3, 4, 5, 6000),
+    "none": None,
+    "string": "Dan",
+    "json-looking-string": '{"a": 1}',
+}
+
+
+def test_get_users_gives_back_usernames_as_saved_whatever_their_type(driver: db_drivers.Driver) -> None:
+    for user_id, username in enumerate(USERNAMES.values()):
+        driver.save_user({"user_id": user_id, "username": username})
+    driver.save_user({"user_id": len(USERNAMES)})
+    expected = [{"user_id": i, "username": name} for i, name in enumerate([*USERNAMES.values(), None])]
+    assert_same(driver.get_users(), expected, "get_users()")
+
+
+class StrictTimestamp(dt.datetime):
+    """A datetime subclass that refuses to be changed, as pandas' Timestamp.min does (it holds nanoseconds)."""
+
+    def replace(self, *args: Any, **kwargs: Any) -> StrictTimestamp:
+        raise ValueError("out of bounds nanosecond timestamp")
+
+    def astimezone(self, tz: dt.tzinfo | None = None) -> StrictTimestamp:
+        raise ValueError("out of bounds nanosecond timestamp")
+
+
+def test_a_datetime_subclass_is_stored_as_the_plain_datetime_it_is(driver: db_drivers.Driver) -> None:
+    when = StrictTimestamp(1677, 9, 21, 0, 12, 43, 145224)
+    aware = StrictTimestamp(2020, 1, 1, 2, 0, 0, 999999, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    driver.save_user({"user_id": 1, "born": when, "seen": aware})
+    got = save_and_get(driver, {"when": when, "seen": [aware]})
+    expected: dict[str, Any] = {
+        "when": dt.datetime(1677, 9, 21, 0, 12, 43, 145000),
+        "seen": [dt.datetime(2020, 1, 1, 0, 0, 0, 999000)],
+    }
+    assert_same(dict(got), expected, "result")
+    assert_same(driver.get_user(1), {"user_id": 1, "born": expected["when"], "seen": expected["seen"][0]}, "user")
+
+
+def nested(levels: int, bottom: Any = "bottom") -> Any:
+    """Containers `levels` deep, dicts and lists in turn, holding `bottom` in the innermost."""
+    value: Any = bottom
+    for level in range(levels):
+        value = [value] if level % 2 else {"a": value}
+    return value
+
+
+def test_values_nested_as_deep_as_the_contract_allows_round_trip(driver: db_drivers.Driver) -> None:
+    deep = nested(MAX_NESTING)
+    with_payload = nested(MAX_NESTING, b"payload in the innermost container")
+    driver.save_user({"user_id": 1, "deep": deep})
+    assert_same(driver.get_user(1), {"user_id": 1, "deep": deep}, "user")
+    assert_round_trip(driver, {"deep": deep, "payload": with_payload})
+
+
+def test_a_value_may_appear_twice_without_containing_itself(driver: db_drivers.Driver) -> None:
+    shared = {"x": [1, 2], "data": b"shared"}
+    assert_round_trip(driver, {"a": shared, "b": [shared, shared], "c": {"again": shared}})
+
+
+# Limits: what is within them is stored --------------------------------------------------------------
+
+RESULTS_WITHIN_LIMITS: dict[str, Callable[[], dict[str, Any]]] = {
+    "keys": lambda: {"rows": [{"k": i} for i in range(MAX_KEYS // 10)]},
+    "keys-in-one-dict": lambda: {"table": {f"k{i}": i for i in range(MAX_DICT_KEYS // 10)}},
+    "list-longer-than-the-keys-limit": lambda: {"numbers": list(range(MAX_KEYS + 1))},  # list items are no keys
+    "payloads": lambda: {"frames": [{"i": i, "data": bytes([i % 256])} for i in range(MAX_PAYLOADS // 10)]},
+    "long-payload-paths": lambda: {"k" * 1000: {"k" * 1000: b"payload"}},
+    "6-mib-string": lambda: {"text": "x" * (6 << 20), "data": b"payload"},  # beyond what MongoDB keeps in a record
+}
+
+
+@pytest.mark.parametrize("make", RESULTS_WITHIN_LIMITS.values(), ids=RESULTS_WITHIN_LIMITS.keys())
+def test_a_result_well_within_the_limits_is_stored(
+    driver: db_drivers.Driver, make: Callable[[], dict[str, Any]]
+) -> None:
+    assert_round_trip(driver, make())
+
+
+USERS_WITHIN_LIMITS: dict[str, Callable[[], dict[str, Any]]] = {
+    "size": lambda: {"bio": "x" * (MAX_USER_SIZE // 4)},
+    "keys": lambda: {"rows": [{"k": i} for i in range(MAX_KEYS // 10)]},
+    "keys-in-one-dict": lambda: {"table": {f"k{i}": i for i in range(MAX_DICT_KEYS // 10)}},
+}
+
+
+@pytest.mark.parametrize("make", USERS_WITHIN_LIMITS.values(), ids=USERS_WITHIN_LIMITS.keys())
+def test_a_user_well_within_the_limits_is_stored(driver: db_drivers.Driver, make: Callable[[], dict[str, Any]]) -> None:
+    fields = make()
+    driver.save_user({"user_id": 1, **fields})
+    assert_same(driver.get_user(1), {"user_id": 1, **fields}, "user")
+
+
+def test_a_field_holding_twenty_thousand_payloads_reads_back_whole(driver: db_drivers.Driver) -> None:
+    """Reading such a field once took minutes (every payload searched all the others): now it is linear."""
+    payloads = [bytes([i % 256]) for i in range(20_000)]
+    got = save_and_get(driver, {"frames": payloads, "count": len(payloads)})
+    assert got["count"] == 20_000
+    assert got["frames"] == payloads
+    assert got.open(("frames", 19_999)).read() == payloads[-1]
