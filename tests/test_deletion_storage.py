@@ -106,7 +106,7 @@ def test_a_delete_unpublishes_before_it_deletes_payloads_files_document_first(mo
         assert driver.delete_result(42, 1, "color_image")
     writes = [(name, collection) for name, collection in log.commands if name in ("findAndModify", "delete", "update")]
     assert writes == [
-        ("findAndModify", "results"),  # unpublished: gone for every reader at once
+        ("delete", "results"),  # unpublished: gone for every reader at once
         ("update", f"{BUCKET}.files"),  # condemned: never reused from now on
         ("delete", f"{BUCKET}.files"),  # the GridFS spec's order: files document, then chunks
         ("delete", f"{BUCKET}.chunks"),

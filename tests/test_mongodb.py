@@ -56,8 +56,12 @@ def with_credentials(url: str, query: str) -> str:
 def test_a_result_without_payloads_is_published_in_one_command(mongo: MongodbDriver, log: CommandLog) -> None:
     mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"data": DATA}, "pose": {"x": 1}})
     log.clear()
-    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "feelings": {"happiness": 0.5}})
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "pose": {"x": 2}})  # saved again: one command
     assert log.commands == [("findAndModify", "results")]
+    log.clear()
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "feelings": {"happiness": 0.5}})
+    # new to the snapshot: and is the snapshot still there? (another process may have deleted it)
+    assert log.commands == [("findAndModify", "results"), ("find", "snapshots")]
     log.clear()
     mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"gone": True}})  # replaces a payload
     assert log.commands[0] == ("findAndModify", "results")

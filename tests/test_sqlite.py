@@ -137,6 +137,8 @@ def test_a_killed_writer_leaves_no_trace(tmp_path: Path) -> None:
         driver.save_snapshot({"user_id": 5, "datetime": 0, "video": {"data": b"x" * 100_000}})
         result = driver.get_result(5, 1, "video")
         assert result is not None and result["data"] == b"x" * 100_000
+        assert driver.verify().incomplete.count == 1  # the killed writer's file, which has no row
+        assert driver.collect_garbage(dt.timedelta(0)).incomplete.count == 1
         assert_files_match_rows(driver)
     with contextlib.closing(sqlite3.connect(tmp_path / "crash.db")) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -16,18 +16,20 @@ from types import TracebackType
 from typing import IO, Any, ClassVar
 
 from ._blobs import DEFAULT_INLINE_LIMIT, BlobSource, check_inline_limit
-from ._errors import BlobCorrupt, BlobMissing, InvalidInput
+from ._errors import BlobCorrupt, BlobMissing, DatabaseUnavailable, InvalidInput
 from ._reports import GarbageReport, Tally, VerifyReport
 from ._results import PendingResult, Result, encode_snapshot, store_result
 from ._url import redact, scheme_of
 from ._values import KeyPath, check_result_name, check_snapshot_id, check_user, check_user_id, describe
-from .storage import BlobOwner, BlobStore, RecordStore, Ref, StoredBlob, StoredResult, refs_of
+from .storage import BlobOwner, BlobStore, Numbered, RecordStore, Ref, StoredBlob, StoredResult, refs_of
 
 DEFAULT_GRACE = dt.timedelta(hours=1)
 """How old an unused payload must be before `collect_garbage` deletes it."""
 PIN_LEASE = dt.timedelta(days=1)
 """Pins older than this are a killed writer's: `collect_garbage` removes them (a save never takes as long)."""
 IN_USE_BATCH = 500
+MOVES = 3
+"""How many times a save moves its results to a new snapshot when the one it wrote into was deleted."""
 VERIFY_READ_SIZE = 1024 * 1024
 Progress = Callable[[int], None]
 """Called with how many more items are done."""
@@ -119,10 +121,16 @@ class Driver(abc.ABC):
                             pending, reusable.get(pending.name), owner, upload
                         )
                         garbage += redundant
+                    fresh = False  # a result new to the snapshot: was the snapshot deleted meanwhile?
                     for name, version in stored.items():
                         replaced = records.publish(user_id, snapshot_id, name, version)
                         published += 1
+                        fresh |= replaced is None
                         garbage += _unused(replaced, version)
+                    if fresh and not records.snapshot_exists(user_id, snapshot_id):
+                        moved = self._move(user_id, when, snapshot_id, stored, garbage)
+                        numbered = moved._replace(new_user=numbered.new_user or moved.new_user)
+                        snapshot_id = numbered.snapshot_id
             if numbered.new_user:
                 records.write_user(user_id, {})  # a snapshot of an unknown user creates the user
         except BaseException:
@@ -133,6 +141,26 @@ class Driver(abc.ABC):
             raise
         self._retire(garbage)
         return snapshot_id
+
+    def _move(
+        self, user_id: int, when: dt.datetime, dead: int, stored: dict[str, StoredResult], garbage: list[Ref]
+    ) -> Numbered:
+        """Publish into a new snapshot what was published into one deleted meanwhile (or long ago, by
+        another process: a store's cached id), and return the new snapshot's numbering. The payloads
+        stay pinned under the old snapshot's pin until published again; what the delete left of the
+        results published into the dead snapshot is added to `garbage`."""
+        ours = {ref for version in stored.values() for ref in refs_of(version)}
+        for _ in range(MOVES):
+            for name in stored:
+                removed = self.record_store.unpublish_result(user_id, dead, name)
+                garbage += [ref for ref in refs_of(removed) if ref not in ours] if removed else []
+            numbered = self.record_store.number_snapshot(user_id, when)
+            dead = numbered.snapshot_id
+            for name, version in stored.items():
+                garbage += _unused(self.record_store.publish(user_id, dead, name, version), version)
+            if self.record_store.snapshot_exists(user_id, dead):
+                return numbered
+        raise DatabaseUnavailable(f"snapshots of user {user_id} were deleted while this save ran, {MOVES} times")
 
     def _discard_if_empty(self, user_id: int, snapshot_id: int) -> None:
         """Remove the snapshot a failed save created, unless another writer saved a result into it.

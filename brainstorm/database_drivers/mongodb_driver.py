@@ -78,6 +78,7 @@ INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
 served by one."""
 LOOKUP_INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
     "results": [(("refs", 1),)],
+    "snapshots": [(("user_id", 1), ("snapshot_id", 1), ("deleted", 1))],  # the live one, to delete it
     "pins": [(("owners", 1),), (("at", 1),)],
 }
 """The other (not unique) indexes the driver creates: who uses a payload."""
@@ -211,6 +212,17 @@ class MongoRecords(RecordStore):
         names = [row["name"] for row in self._results.find(key, {"_id": 0, "name": 1})]
         return {"snapshot_id": snapshot_id, "datetime": doc["datetime"], "available_results": names}
 
+    def snapshot_exists(self, user_id: int, snapshot_id: int) -> bool:
+        """One lookup; a deleted snapshot is forgotten, so that the next save at its datetime numbers anew."""
+        doc = self._snapshots.find_one({"user_id": user_id, "snapshot_id": snapshot_id}, {"_id": 0, "deleted": 1})
+        if doc is not None and doc["deleted"] is False:
+            return True
+        self._forget(user_id, snapshot_id)
+        return False
+
+    def _forget(self, user_id: int, snapshot_id: int) -> None:
+        self._known_snapshots = {k: v for k, v in self._known_snapshots.items() if (k[0], v) != (user_id, snapshot_id)}
+
     def number_snapshot(self, user_id: int, when: dt.datetime) -> Numbered:
         """A new snapshot takes the user's highest id (tombstones included) + 1, inserted under the
         unique indexes: a writer that loses a race for that id tries the next one, and one that loses
@@ -265,19 +277,24 @@ class MongoRecords(RecordStore):
         )
 
     def unpublish_result(self, user_id: int, snapshot_id: int, name: str) -> StoredResult | None:
-        row = {"user_id": user_id, "snapshot_id": snapshot_id, "name": name}
-        return cast(StoredResult | None, self._results.find_one_and_delete(row))
+        """Find the result, then delete that document by `_id`: the delete's count says whether this call
+        removed it (FerretDB's findAndModify reports a document to two racing deletes)."""
+        doc = self._results.find_one({"user_id": user_id, "snapshot_id": snapshot_id, "name": name})
+        if doc is None or self._results.delete_one({"_id": doc["_id"]}).deleted_count != 1:
+            return None
+        return cast(StoredResult, doc)
 
     def unpublish_snapshot(self, user_id: int, snapshot_id: int) -> list[StoredResult] | None:
-        """Turn the snapshot into a tombstone (one document: it leaves every listing at once), remove
-        its results, and drop the tombstone unless it holds the user's highest id."""
+        """Turn the snapshot into a tombstone (one document: it leaves every listing at once; the write's
+        count says which of two racing deletes did it), remove its results one by one, and drop the
+        tombstone unless it holds the user's highest id."""
         key = {"user_id": user_id, "snapshot_id": snapshot_id}
-        before = self._snapshots.find_one_and_replace(key, {**key, "deleted": snapshot_id})
-        if before is None or before["deleted"] is not False:
-            return None
-        removed = [cast(StoredResult, doc) for doc in self._results.find(key)]
-        self._results.delete_many(key)
-        self._known_snapshots = {k: v for k, v in self._known_snapshots.items() if k[0] != user_id or v != snapshot_id}
+        if self._snapshots.replace_one({**key, **_LIVE}, {**key, "deleted": snapshot_id}).modified_count != 1:
+            return None  # no such snapshot, or another delete turned it into a tombstone first
+        self._forget(user_id, snapshot_id)
+        removed = []
+        while (doc := self._results.find_one_and_delete(key)) is not None:  # also those published meanwhile
+            removed.append(cast(StoredResult, doc))
         latest = self._snapshots.find_one(
             {"user_id": user_id}, {"_id": 0, "snapshot_id": 1}, sort=[("snapshot_id", -1)]
         )
@@ -286,16 +303,18 @@ class MongoRecords(RecordStore):
         return removed
 
     def unpublish_user(self, user_id: int) -> list[StoredResult] | None:
-        """Remove the user's fields (it leaves `get_users` and `get_user` at once), then its snapshots
-        one by one, newest last, so the tombstone kept is the one with the highest id."""
-        existed = self._users.delete_many({"user_id": user_id}).deleted_count > 0
-        removed: list[StoredResult] = []
-        live = self._snapshots.find({"user_id": user_id, **_LIVE}, {"_id": 0, "snapshot_id": 1})
-        for snapshot_id in sorted(doc["snapshot_id"] for doc in live):
-            results = self.unpublish_snapshot(user_id, snapshot_id)
-            if results is not None:
-                existed = True
-                removed += results
+        """Turn the user's snapshots into tombstones, oldest first (the one kept holds the highest id),
+        then remove its fields; then look again, since a save may have numbered a snapshot meanwhile.
+        The user leaves `get_snapshots` snapshot by snapshot, and `get_users`/`get_user` last."""
+        existed, removed = False, []
+        for _ in range(2):
+            live = self._snapshots.find({"user_id": user_id, **_LIVE}, {"_id": 0, "snapshot_id": 1})
+            for snapshot_id in sorted(doc["snapshot_id"] for doc in live):
+                results = self.unpublish_snapshot(user_id, snapshot_id)
+                if results is not None:
+                    existed = True
+                    removed += results
+            existed |= self._users.delete_many({"user_id": user_id}).deleted_count > 0
         return removed if existed else None
 
     # Payload safety ----------------------------------------------------------------------------

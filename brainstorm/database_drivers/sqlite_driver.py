@@ -9,10 +9,11 @@ directory beside it, `<database>-blobs/<xx>/<blob id>` (a temporary directory fo
 they are written and read at the disk's speed with bounded memory, whatever their size. A whole
 `save_snapshot` is one SQLite transaction: payload files are written first, under the write lock,
 and only the commit makes them part of a result, so a writer killed at any moment leaves no result
-half-visible and no file corrupt (a payload file it had not committed is overwritten by the next
-save, which gets the same id). After the commit, payloads the save replaced are retired (`Driver`):
-their rows go and their files are listed in the `trash` table in one transaction, and the files are
-deleted after it (or when the database is next opened). Deletes work the same way: the records go in
+half-visible and no file corrupt (a payload file it had not committed is left without a row, for
+`collect_garbage`; payload ids are drawn at random, so no later save writes under a used one). After
+the commit, payloads the save replaced are retired (`Driver`): their rows go and their files are
+listed in the `trash` table in one transaction, and the files are deleted after it (or when the
+database is next opened). Deletes work the same way: the records go in
 one transaction, then the payloads. Readers (WAL mode) never wait for writers; writers of several
 processes take turns.
 
@@ -27,7 +28,9 @@ import contextlib
 import datetime as dt
 import errno
 import json
+import math
 import os
+import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -76,7 +79,7 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (user_id, snapshot_id, name)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (
-    blob_id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a file name never means two payloads
+    blob_id INTEGER PRIMARY KEY AUTOINCREMENT,  -- given at random: see SqliteBlobs.upload
     user_id INTEGER NOT NULL,                   -- the result that uploaded it: the only one that can use it
     snapshot_id INTEGER NOT NULL,
     result_name TEXT NOT NULL,
@@ -251,8 +254,11 @@ class SqliteRecords(RecordStore):
             )
 
     def users(self) -> list[User]:
-        rows = self._db.query("SELECT user_id, json_extract(fields, '$.username') FROM users ORDER BY user_id")
-        return [{"user_id": user_id, "username": username} for user_id, username in rows]
+        """Every user's id and username, as saved: a string straight from SQL, any other JSON value
+        (a number, true, a dict, a datetime...) decoded here, since SQL's json_extract gives objects
+        as text and true as 1, and parses numbers its own way."""
+        rows = self._db.query(_SELECT_USERNAMES)
+        return [{"user_id": user_id, "username": _username(kind, value)} for user_id, kind, value in rows]
 
     def user(self, user_id: int) -> User | None:
         rows = self._db.query("SELECT fields FROM users WHERE user_id = ?", (user_id,))
@@ -403,11 +409,7 @@ class SqliteBlobs(BlobStore):
         """Write one payload to its file, under the write lock (inside the caller's transaction when
         there is one, so the row and the file become part of a result at its commit)."""
         with self._db.transaction() as db:
-            (blob_id,) = db.execute(
-                "INSERT INTO blobs (user_id, snapshot_id, result_name, path, kind, content_type) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING blob_id",
-                (owner.user_id, owner.snapshot_id, owner.result_name, owner.path, source.kind, source.content_type),
-            ).fetchone()
+            blob_id = self._new_id(db, owner, source)
             file = self._file(blob_id)
             directory = os.path.dirname(file)
             if directory not in self._made_directories:
@@ -430,6 +432,29 @@ class SqliteBlobs(BlobStore):
                 (source.length, source.sha256, datetime_to_millis(_now()), blob_id),
             )
         return int(blob_id)
+
+    @staticmethod
+    def _new_id(db: sqlite3.Connection, owner: BlobOwner, source: BlobSource) -> int:
+        """A payload's row under an id drawn at random. Not the next number: a rolled-back save's ids
+        would be given again, and that save, tidying up its uploads afterwards, would then delete the
+        payload another process has just stored under the same id."""
+        while True:
+            blob_id = secrets.randbits(62) + 1
+            with contextlib.suppress(sqlite3.IntegrityError):  # the same id again: draw another
+                db.execute(
+                    "INSERT INTO blobs (blob_id, user_id, snapshot_id, result_name, path, kind, content_type) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        blob_id,
+                        owner.user_id,
+                        owner.snapshot_id,
+                        owner.result_name,
+                        owner.path,
+                        source.kind,
+                        source.content_type,
+                    ),
+                )
+                return blob_id
 
     def open(self, ref: Ref) -> IO[bytes]:
         try:
@@ -493,9 +518,23 @@ class SqliteBlobs(BlobStore):
 
 _DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 """Errors writing a payload file that say the disk cannot take it (full, read-only, failing)."""
+_SELECT_USERNAMES = (
+    "SELECT user_id, kind, CASE WHEN kind = 'text' THEN json_extract(fields, '$.username') "
+    "WHEN kind <> 'null' THEN fields END "
+    "FROM (SELECT user_id, fields, json_type(fields, '$.username') AS kind FROM users) ORDER BY user_id"
+)
+"""Each user's id, its username's JSON type (NULL when it has none), and the username if it is a
+string, all the user's fields if it is another value (decoded in Python), else NULL."""
 _SELECT_RECORD = "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?"
 _LAST_DELETED_ID = "coalesce((SELECT last_snapshot_id FROM deleted_users WHERE user_id = ?), 0)"
 """Where a new user's snapshot ids start: after those of a deleted user of the same id."""
+
+
+def _username(kind: str | None, value: Any) -> Any:
+    """A username from `_SELECT_USERNAMES`: the string itself, None, or decoded from the user's fields."""
+    if kind in ("text", "null", None):
+        return value
+    return _loads(value)["username"]
 
 
 def _now() -> dt.datetime:
@@ -518,8 +557,14 @@ def _remove(file: str) -> None:
 
 
 def _parse_url(url: str) -> tuple[str, float]:
-    """(file path or ':memory:', busy timeout) of a SQLAlchemy-style sqlite URL."""
-    parts = urlsplit(url)
+    """(file path or ':memory:', busy timeout) of a SQLAlchemy-style sqlite URL; InvalidInput for a
+    URL that names no usable file (a host, a NUL in the path) or has a bad option."""
+    if "\0" in url:
+        raise InvalidInput(f"SQLite URL {redact(url.replace(chr(0), '?'))!r} contains NUL, which no file path can hold")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed '[' in the host
+        raise InvalidInput(f"invalid SQLite URL {redact(url)!r}: {exc}") from None
     if parts.netloc:
         raise InvalidInput(
             f"SQLite URLs have no host: use sqlite:///relative.db or sqlite:////absolute.db, not {redact(url)!r}"
@@ -528,14 +573,26 @@ def _parse_url(url: str) -> tuple[str, float]:
     unknown = set(options) - {"timeout"}
     if unknown:
         raise InvalidInput(f"unknown SQLite URL option(s) {sorted(unknown)}; the only option is timeout")
-    try:
-        timeout = float(options.get("timeout", DEFAULT_TIMEOUT_SECONDS))
-    except ValueError:
-        raise InvalidInput(
-            f"SQLite URL option timeout must be a number of seconds, not {options['timeout']!r}"
-        ) from None
+    timeout = _timeout(options.get("timeout"))
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if path.lower().startswith("file:"):  # SQLite would read it as a URI, while the payloads' directory is a path
+        raise InvalidInput(
+            f"SQLite URLs name a file, not a file: URI: use sqlite:////absolute/path.db, not {redact(url)!r}"
+        )
     return (os.fspath(path) if path else ":memory:"), timeout
+
+
+def _timeout(option: str | None) -> float:
+    """The `timeout` option: a finite, non-negative number of seconds (default 60)."""
+    if option is None:
+        return DEFAULT_TIMEOUT_SECONDS
+    try:
+        timeout = float(option)
+    except ValueError:
+        timeout = math.nan
+    if not 0 <= timeout < math.inf:
+        raise InvalidInput(f"SQLite URL option timeout must be a non-negative number of seconds, not {option!r}")
+    return timeout
 
 
 # Records are JSON; the two types JSON lacks are tagged. User keys never start with '$', so a tag

@@ -138,6 +138,11 @@ class RecordStore(abc.ABC):
         True for a user without snapshots, and the protocol writes the user once the save succeeded,
         so that a failed save leaves no user behind."""
 
+    def snapshot_exists(self, user_id: int, snapshot_id: int) -> bool:
+        """Whether the snapshot is there (not deleted). A save asks after publishing a new result, since
+        a snapshot may have been deleted since it was numbered; a store that caches ids forgets it here."""
+        return self.snapshot(user_id, snapshot_id) is not None
+
     @abc.abstractmethod
     def snapshots(self, user_id: int) -> list[dict[str, Any]]:
         """The user's snapshots as `{'snapshot_id', 'datetime'}`, sorted by datetime."""

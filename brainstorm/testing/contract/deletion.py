@@ -7,6 +7,7 @@ import io
 import multiprocessing
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -249,3 +250,28 @@ def test_reusing_stored_bytes_while_another_writer_replaces_them_keeps_the_resul
         assert_whole_or_absent(driver)
         result = driver.get_result(1, 1, "color")
         assert result is not None and result["data"] in (BIG, BIG[::-1])
+
+
+def test_a_save_at_the_datetime_of_a_snapshot_another_driver_deleted_makes_a_new_snapshot(driver_url: str) -> None:
+    """A driver that saw the snapshot (and may remember its id) saves into it after another process
+    deleted it: the save lands in a new snapshot, listed and readable, never in the deleted one."""
+    with db_drivers.connect(driver_url) as saver, db_drivers.connect(driver_url) as deleter:
+        assert saver.save_snapshot({"user_id": 1, "datetime": WHEN, "pose": {"x": 1}}) == 1
+        assert deleter.delete_snapshot(1, 1)
+        again = saver.save_snapshot({"user_id": 1, "datetime": WHEN, "feelings": {"happy": 1}})
+        assert again == 2
+        assert [s["snapshot_id"] for s in saver.get_snapshots(1)] == [2]
+        assert saver.get_snapshot(1, 2)["available_results"] == ["feelings"]  # type: ignore[index]
+        assert saver.get_result(1, 1, "feelings") is None
+        assert deleter.delete_user(1) and saver.save_snapshot({"user_id": 1, "datetime": WHEN, "pose": {}}) == 3
+        assert saver.get_users() == [{"user_id": 1, "username": None}]
+
+
+def test_of_two_racing_deletes_of_one_result_exactly_one_says_it_existed(driver_url: str) -> None:
+    with db_drivers.connect(driver_url) as one, db_drivers.connect(driver_url) as other:
+        for round_ in range(8):
+            one.save_snapshot({"user_id": 1, "datetime": WHEN + round_, "pose": {"x": round_}})
+            sid = one.get_snapshots(1)[-1]["snapshot_id"]
+            with ThreadPoolExecutor(2) as pool:
+                said = list(pool.map(lambda d, s=sid: d.delete_result(1, s, "pose"), (one, other)))
+            assert sorted(said) == [False, True]
