@@ -346,6 +346,32 @@ def blobs(ctx: Context) -> None:
     _sqlite_blob_reads(ctx, len(colour.stored), colour.stored, colour)
 
 
+def _driver_reads(
+    driver: Any, sid: int, data: bytes, same: Callable[[Any], bool], per_op: int
+) -> tuple[list[Variant], list[Variant]]:
+    """The driver's whole and streamed reads of the payload, each beside the sha256 it checks."""
+    digest, size = hashlib.sha256(data).hexdigest(), len(data)
+    whole = read_variant(
+        DRIVER,
+        lambda: driver.get_result(USER, sid, "blob")["data"],
+        same,
+        size,
+        per_op,
+        note="result['data'], sha256 checked",
+        includes=DIGEST,
+    )
+    stream = read_variant(
+        DRIVER,
+        lambda: stream_digest(driver.get_result(USER, sid, "blob").open("data")),
+        lambda d: d == digest,
+        size,
+        per_op,
+        note="result.open('data'), 1 MiB reads, sha256 checked",
+        includes=DIGEST,
+    )
+    return [read_digest_variant(DIGEST, data, per_op), whole], [stream, read_digest_variant(DIGEST, data, per_op)]
+
+
 def _mongo_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | None = None) -> None:
     import gridfs
     from bson import Binary
@@ -377,16 +403,7 @@ def _mongo_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | Non
         return db[collection].find_one(key)  # type: ignore[no-any-return]
 
     whole = [
-        read_digest_variant(DIGEST, data, per_op),
-        read_variant(
-            DRIVER,
-            lambda: driver.get_result(USER, sid, "blob")["data"],
-            same,
-            size,
-            per_op,
-            note="result['data'], sha256 checked",
-            includes=DIGEST,
-        ),
+        *_driver_reads(driver, sid, data, same, per_op)[0],
         read_variant(
             RAW,
             lambda: decode(bucket.open_download_stream(raw_find("raw")["data"]).read()),
@@ -402,16 +419,7 @@ def _mongo_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | Non
         read_variant("file + path", lambda: decode(Path(raw_find("files")["path"]).read_bytes()), same, size, per_op)
     )
     stream = [
-        read_variant(
-            DRIVER,
-            lambda: stream_digest(driver.get_result(USER, sid, "blob").open("data")),
-            lambda d: d == digest,
-            size,
-            per_op,
-            note="result.open('data'), 1 MiB reads, sha256 checked",
-            includes=DIGEST,
-        ),
-        read_digest_variant(DIGEST, data, per_op),
+        *_driver_reads(driver, sid, data, same, per_op)[1],
         read_variant(
             RAW,
             lambda: stream_digest(bucket.open_download_stream(raw_find("raw")["data"])),
@@ -457,16 +465,7 @@ def _sqlite_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | No
     extra = {"size": size, "kind": "ndarray" if array else "bytes"}
 
     whole = [
-        read_digest_variant(DIGEST, data, per_op),
-        read_variant(
-            DRIVER,
-            lambda: driver.get_result(USER, sid, "blob")["data"],
-            same,
-            size,
-            per_op,
-            note="result['data'], sha256 checked",
-            includes=DIGEST,
-        ),
+        *_driver_reads(driver, sid, data, same, per_op)[0],
         read_variant(
             PLAIN,
             lambda: decode(path.read_bytes()),
@@ -485,16 +484,7 @@ def _sqlite_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | No
         ),
     ]
     stream = [
-        read_variant(
-            DRIVER,
-            lambda: stream_digest(driver.get_result(USER, sid, "blob").open("data")),
-            lambda d: d == digest,
-            size,
-            per_op,
-            note="result.open('data'), 1 MiB reads, sha256 checked",
-            includes=DIGEST,
-        ),
-        read_digest_variant(DIGEST, data, per_op),
+        *_driver_reads(driver, sid, data, same, per_op)[1],
         read_variant(
             PLAIN,
             lambda: stream_digest(path.open("rb")),
