@@ -180,8 +180,12 @@ def run(ctx: Any) -> None:
     if ctx.server_url:
         ctx.drop("bench_big_driver")
         ctx.drop("bench_big_raw")
+        # FerretDB decodes the whole chunks collection for every batch of a GridFS read, so one 16 MiB batch
+        # of a 1 GiB file can take longer than the driver's default 15 s reply timeout: allow 5 minutes.
+        driver_url = with_database(ctx.server_url, "bench_big_driver")
+        driver_url += ("&" if "?" in driver_url else "?") + "socketTimeoutMS=300000"
         plans += [
-            ("mongodb", "brainstorm", {"url": with_database(ctx.server_url, "bench_big_driver")}),
+            ("mongodb", "brainstorm", {"url": driver_url}),
             ("mongodb", "raw pymongo", {"url": with_database(ctx.server_url, "bench_big_raw")}),
             ("mongodb", DIGEST, {}),
         ]

@@ -15,7 +15,7 @@ import pymongo
 import pytest
 from pymongo import monitoring
 
-import brainstorm.database_drivers as db_drivers
+from brainstorm.testing.contract.fixtures import driver  # noqa: F401  (for every test: a driver on an empty database)
 from tools.ferretdb_server import running_ferretdb
 
 MONGODB_URL_ENV = "BRAINSTORM_TEST_MONGODB_URL"
@@ -54,12 +54,6 @@ def driver_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "mongodb":
         return str(request.getfixturevalue("mongodb_url"))
     return f"sqlite:///{tmp_path / 'brainstorm.db'}"
-
-
-@pytest.fixture
-def driver(driver_url: str) -> Iterator[db_drivers.Driver]:
-    with db_drivers.connect(driver_url) as driver:
-        yield driver
 
 
 class CommandLog(monitoring.CommandListener):

@@ -505,8 +505,13 @@ class BlobReader(io.BufferedIOBase):
         super().close()
 
     def _raw_call(self, method: Any, *arguments: Any) -> Any:
-        with located(self._where), self._guard():  # the store's own checks say which payload
+        """Call the store's stream; its errors are named and translated only when they happen (context
+        managers on every read cost more than a small read)."""
+        try:
             return method(*arguments)
+        except Exception:
+            with located(self._where), self._guard():  # the store's own checks say which payload
+                raise
 
     def _account(self, data: memoryview) -> None:
         """Hash bytes read in order from the start; at the end, compare with the stored sha256."""
