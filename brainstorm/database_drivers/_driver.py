@@ -20,7 +20,7 @@ from ._errors import BlobCorrupt, BlobMissing, DatabaseUnavailable, InvalidInput
 from ._reports import GarbageReport, Tally, VerifyReport
 from ._results import PendingResult, Result, encode_snapshot, store_result
 from ._url import redact, scheme_of
-from ._values import KeyPath, check_result_name, check_snapshot_id, check_user, check_user_id, describe
+from ._values import KeyPath, check_result_name, check_snapshot_id, check_user, check_user_id, describe, utc_now
 from .storage import BlobOwner, BlobStore, Numbered, RecordStore, Ref, StoredBlob, StoredResult, refs_of
 
 DEFAULT_GRACE = dt.timedelta(hours=1)
@@ -272,13 +272,13 @@ class Driver(abc.ABC):
                 if progress:
                     progress(1)
             if user is None:
-                report.store_scanned = True
-                for blob in self._orphans(_now()):
+                report.store_scanned, now = True, utc_now()
+                for blob in self._orphans(now):
                     report.orphaned.add(blob.length)
                     report.problems.append(
                         f"orphaned payload {blob.ref!r}: {blob.length} bytes, uploaded {blob.uploaded}"
                     )
-                for blob in self.blob_store.leftovers(_now()):
+                for blob in self.blob_store.leftovers(now):
                     report.incomplete.add(blob.length)
                     report.problems.append(
                         f"incomplete upload {blob.ref!r}: {blob.length} bytes, begun {blob.uploaded}"
@@ -294,7 +294,7 @@ class Driver(abc.ABC):
         `dry_run`: report what would go, change nothing."""
         if not isinstance(grace, dt.timedelta) or grace < dt.timedelta(0):
             raise InvalidInput(f"the grace period must be a non-negative timedelta, not {grace!r}")
-        now = _now()
+        now = utc_now()
         report = GarbageReport(dry_run=dry_run, grace_seconds=grace.total_seconds())
         with self._native_errors():
             if not dry_run:
@@ -419,10 +419,6 @@ def _without_refs(version: StoredResult, alive: set[Ref]) -> StoredResult:
     """A previous version with only the payloads that are still alive, so only those are reused."""
     blobs = [info for info in version["blobs"] if "ref" not in info or info["ref"] in alive]
     return StoredResult(value=version["value"], blobs=blobs)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _verify_result(result: Result, report: VerifyReport) -> None:

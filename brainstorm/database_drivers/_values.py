@@ -94,6 +94,11 @@ def _naive_utc(value: dt.datetime, field: str) -> dt.datetime:
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
+def utc_now() -> dt.datetime:
+    """Now, as the drivers keep datetimes: naive UTC."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 def datetime_to_millis(value: dt.datetime) -> int:
     """Milliseconds since the epoch of a naive UTC datetime (the inverse of `check_datetime`)."""
     return (value - _EPOCH) // dt.timedelta(milliseconds=1)

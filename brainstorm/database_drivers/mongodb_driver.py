@@ -49,6 +49,7 @@ from ._driver import Driver, SnapshotSummary, User
 from ._errors import DatabaseUnavailable, InvalidInput
 from ._gridfs import GridFSBucket
 from ._url import redact, scrub
+from ._values import utc_now
 from .storage import BlobOwner, BlobStore, Numbered, Pin, RecordStore, Ref, StoredBlob, StoredResult, refs_of
 
 DEFAULT_DATABASE = "brainstorm"
@@ -321,7 +322,7 @@ class MongoRecords(RecordStore):
 
     def pin(self, user_id: int, snapshot_id: int, names: list[str]) -> Pin:
         owners = [_owner_key(user_id, snapshot_id, name) for name in names]
-        return self._pins.insert_one({"owners": owners, "at": _now()}).inserted_id
+        return self._pins.insert_one({"owners": owners, "at": utc_now()}).inserted_id
 
     def unpin(self, pin: Pin) -> None:
         self._pins.delete_one({"_id": pin})
@@ -384,7 +385,7 @@ class GridFSBlobs(BlobStore):
         return self.bucket.open(ref)  # type: ignore[return-value]
 
     def condemn(self, refs: list[Ref]) -> None:
-        self.bucket.files.update_many({"_id": {"$in": refs}}, {"$set": {"metadata.condemned": _now()}})
+        self.bucket.files.update_many({"_id": {"$in": refs}}, {"$set": {"metadata.condemned": utc_now()}})
 
     def alive(self, refs: list[Ref]) -> set[Ref]:
         found = self.bucket.files.find({"_id": {"$in": refs}}, {"metadata.condemned": 1})
@@ -402,17 +403,13 @@ class GridFSBlobs(BlobStore):
         that began before `older_than` and at least `IN_FLIGHT_FLOOR` ago: an upload in flight looks
         the same. A file id is an ObjectId, which says when the upload began."""
         files = set(self.bucket.files.distinct("_id"))
-        cutoff = min(older_than, _now() - IN_FLIGHT_FLOOR).replace(tzinfo=dt.UTC)
+        cutoff = min(older_than, utc_now() - IN_FLIGHT_FLOOR).replace(tzinfo=dt.UTC)
         found = []
         for file_id in self.bucket.chunks.distinct("files_id"):
             if file_id not in files and isinstance(file_id, ObjectId) and file_id.generation_time < cutoff:
                 length = sum(len(c["data"]) for c in self.bucket.chunks.find({"files_id": file_id}, {"data": 1}))
                 found.append(StoredBlob(file_id, length, file_id.generation_time.replace(tzinfo=None)))
         return found
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _retry_duplicate(operation: Callable[[], _T]) -> _T:

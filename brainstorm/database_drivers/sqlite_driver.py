@@ -46,7 +46,7 @@ from ._blobs import BlobSource
 from ._driver import Driver, SnapshotSummary, User
 from ._errors import BlobMissing, DatabaseUnavailable, DriverUnavailable, InvalidInput
 from ._url import redact
-from ._values import check_datetime, datetime_to_millis
+from ._values import check_datetime, datetime_to_millis, utc_now
 from .storage import BlobOwner, BlobStore, Numbered, Pin, RecordStore, Ref, StoredBlob, StoredResult
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -429,7 +429,7 @@ class SqliteBlobs(BlobStore):
                 raise
             db.execute(
                 "UPDATE blobs SET length = ?, sha256 = ?, uploaded = ? WHERE blob_id = ?",
-                (source.length, source.sha256, datetime_to_millis(_now()), blob_id),
+                (source.length, source.sha256, datetime_to_millis(utc_now()), blob_id),
             )
         return int(blob_id)
 
@@ -535,10 +535,6 @@ def _username(kind: str | None, value: Any) -> Any:
     if kind in ("text", "null", None):
         return value
     return _loads(value)["username"]
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _files_below(prefix: str) -> Iterator[os.DirEntry[str]]:
