@@ -389,11 +389,12 @@ def test_default_url_falls_back_to_local_share(
 
 
 def test_readable_output_of_odd_values() -> None:
+    from brainstorm import views
     from brainstorm.cli import _format
 
     assert _format.readable_time(dt.datetime(2019, 12, 4, 10, 8, 7)) == "2019-12-04 10:08:07"
     assert _format.readable_time(dt.datetime(2019, 12, 4, 10, 8, 7, 5000)) == "2019-12-04 10:08:07.005"
-    assert _format.iso(dt.datetime(2019, 12, 4, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == (
+    assert views.iso(dt.datetime(2019, 12, 4, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == (
         "2019-12-04T10:00:00.000Z"
     )
     assert _format.size(1023) == "1,023 bytes" and _format.size(3 * 1024**3) == "3,221,225,472 bytes (3.0 GiB)"

@@ -8,6 +8,7 @@
     brainstorm delete USER_ID [SNAPSHOT_ID [RESULT_NAME]] [--yes]
     brainstorm verify [--user USER_ID]
     brainstorm gc [--dry-run] [--grace DURATION]
+    brainstorm serve [--host 127.0.0.1] [--port 8000]
 
 Readable tables by default, `--json` for scripts; `-d/--database URL` on any command (default:
 `$BRAINSTORM_DATABASE_URL`, else the embedded SQLite file, see `brainstorm.settings`).

@@ -9,11 +9,12 @@ from typing import Any
 
 import click
 
-from brainstorm import __version__
+from brainstorm import __version__, settings
 from brainstorm.console import CONTEXT_SETTINGS, Options, connected, database_option, json_option, reported_errors
 from brainstorm.database_drivers import Driver, Result
+from brainstorm.views import result_fields
 
-from . import _deletion, _export, _format, _maintenance
+from . import _deletion, _export, _format, _maintenance, _serve
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -125,7 +126,7 @@ def result(
                 )
             _report_export(options, exported)
             return
-        fields, payloads = _result_fields(found)
+        fields, payloads = result_fields(found)
     if options.json:
         _format.echo_json(
             {
@@ -281,34 +282,6 @@ def _result(driver: Driver, user_id: int, snapshot_id: int, result_name: str) ->
     return found
 
 
-def _result_fields(found: Result) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The result's fields with null where each payload sits, and each payload's description by dotted path.
-
-    Fields beside a payload nested below the top level are only reachable by decoding that value, so
-    such a (rare) result has its nested payloads fetched once here.
-    """
-    payloads = {path: {k: v for k, v in info.items() if k != "path"} for path, info in found.blobs.items()}
-    fields: dict[str, Any] = {}
-    for name in found:
-        if name in payloads:
-            fields[name] = None
-        elif any(path.startswith(f"{name}.") for path in payloads):
-            fields[name] = _blank_payloads(found[name], name, payloads)
-        else:
-            fields[name] = found[name]
-    return fields, payloads
-
-
-def _blank_payloads(value: Any, prefix: str, payloads: dict[str, Any]) -> Any:
-    if prefix in payloads:
-        return None
-    if isinstance(value, dict):
-        return {k: _blank_payloads(v, f"{prefix}.{k}", payloads) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_blank_payloads(v, f"{prefix}.{i}", payloads) for i, v in enumerate(value)]
-    return value
-
-
 def _describe_payload(info: dict[str, Any]) -> str:
     length = _format.size(info["length"])
     return f"<{info['kind']} payload: {info['content_type']}, {length}, sha256 {info['sha256'][:16]}>"
@@ -328,3 +301,22 @@ def _report_export(options: Options, exported: _export.Exported) -> None:
     where = "standard output" if exported.path == "-" else exported.path
     message = f"wrote {exported.key} to {where} ({exported.info['content_type']}, {exported.written:,} bytes)"
     click.echo(message, err=exported.path == "-")
+
+
+@main.command(context_settings=CONTEXT_SETTINGS, short_help="Serve the HTTP API and the web viewer.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on (0.0.0.0: every one).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+    help="How much the server logs (info: one line per request).",
+)
+@database_option
+@click.pass_obj
+def serve(options: Options, host: str, port: int, log_level: str) -> None:
+    """Serve the database over HTTP: a read-only JSON API that streams payloads (with ranges), and a
+    web viewer at /. Listens on 127.0.0.1 (this machine only) unless --host says otherwise.
+    """
+    _serve.serve(settings.database_url(options.database), host, port, log_level)

@@ -10,7 +10,6 @@ written. PATH may be a directory (a name is made up) or `-` (standard output).
 from __future__ import annotations
 
 import io
-import mimetypes
 import os
 import sys
 from dataclasses import dataclass
@@ -21,9 +20,9 @@ import click
 from PIL import Image
 
 from brainstorm.database_drivers import BlobInfo, BlobReader, Result
+from brainstorm.views import extension
 
 CHUNK_SIZE = 1024 * 1024
-_EXTENSIONS = {"application/x-npy": ".npy", "image/png": ".png", "image/tiff": ".tiff", "image/jpeg": ".jpg"}
 
 
 @dataclass
@@ -78,12 +77,6 @@ def export(result: Result, key: str, target: str, default_name: str) -> Exported
         part.unlink(missing_ok=True)
         raise
     return Exported(key, str(path), info, written)
-
-
-def extension(info: BlobInfo) -> str:
-    """The file extension for a payload's content type (`.npy`, `.png`...; `.bin` when unknown)."""
-    content_type = info["content_type"]
-    return _EXTENSIONS.get(content_type) or mimetypes.guess_extension(content_type) or ".bin"
 
 
 def _copy(reader: BinaryIO | BlobReader, out: IO[bytes]) -> int:

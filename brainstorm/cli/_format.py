@@ -9,14 +9,9 @@ from typing import Any
 
 import click
 
+from brainstorm.views import jsonable
+
 NONE = "(none)"
-
-
-def iso(value: dt.datetime) -> str:
-    """A stored (naive UTC) datetime in ISO 8601 with milliseconds: `2019-12-04T10:08:07.339Z`."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def readable_time(value: dt.datetime) -> str:
@@ -95,19 +90,6 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(value, list) and value and any(isinstance(item, Mapping | list) for item in value):
         return [pair for index, item in enumerate(value) for pair in flatten(item, f"{prefix}{index}.")]
     return [(prefix[:-1], value)]
-
-
-def jsonable(value: Any) -> Any:
-    """`value` with datetimes as ISO 8601 strings, ready for `json.dumps`."""
-    if isinstance(value, dt.datetime):
-        return iso(value)
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    if isinstance(value, bytes | bytearray | memoryview):  # never in practice: payloads are described, not printed
-        raise TypeError("payload bytes are not printed")
-    return value
 
 
 def echo_json(value: Any) -> None:

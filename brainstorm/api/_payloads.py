@@ -1,0 +1,99 @@
+"""A payload as an HTTP response: streamed in bounded pieces, with ranges, validators and safe headers.
+
+The response never holds more of a payload than one piece (`PIECE_SIZE`) plus what the store holds
+per read. A payload found missing or corrupt once its headers are sent cannot be answered with an
+error status any more: the connection is closed early (the client sees fewer bytes than
+Content-Length said), and the problem is logged; wrong bytes are never sent as if right.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from brainstorm.database_drivers import BrainstormError
+
+from . import _ranges
+
+PIECE_SIZE = 1024 * 1024
+"""How much of a payload is read and sent at a time (a 1 MiB range is one read of the store)."""
+
+logger = logging.getLogger("brainstorm.api")
+
+
+class StreamAborted(RuntimeError):
+    """A payload's bytes could not all be sent: the connection is closed before Content-Length is reached.
+
+    Not an OSError (the store's BlobCorrupt is one), which Starlette would take for the client leaving.
+    """
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a payload response is made of; `open` is called only when bytes are to be sent."""
+
+    open: Callable[[], io.BufferedIOBase]
+    length: int
+    content_type: str
+    etag: str  # strong, quoted
+    filename: str
+    place: str  # which payload this is, for the log
+
+
+def payload_response(method: str, headers: Mapping[str, str], payload: Payload) -> Response:
+    """The answer to a GET or HEAD of `payload`: 200, 206, 304 or 416, with the headers RFC 9110 asks for."""
+    answer = _ranges.answer(method, headers, payload.length, payload.etag)
+    common = {
+        "ETag": payload.etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "no-cache",  # a result saved again changes its bytes: revalidate (a cheap 304)
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",  # a stored HTML payload must not run as the API's own page
+    }
+    if answer.status == _ranges.NOT_MODIFIED:
+        return Response(status_code=answer.status, headers=common)
+    if answer.status == _ranges.NOT_SATISFIABLE:
+        return JSONResponse(
+            {"detail": f"the range is outside the payload's {payload.length} bytes"},
+            status_code=answer.status,
+            headers={**common, "Content-Range": _ranges.content_range(answer, payload.length)},
+        )
+    sent = {
+        **common,
+        "Content-Length": str(answer.length),
+        "Content-Disposition": content_disposition(payload.filename),
+    }
+    if answer.status == _ranges.PARTIAL:
+        sent["Content-Range"] = _ranges.content_range(answer, payload.length)
+    if method == "HEAD":
+        return Response(status_code=answer.status, headers=sent, media_type=payload.content_type)
+    stream = payload.open()  # now, so that a payload missing from the store is an error status, not a cut
+    body = _pieces(stream, answer.start, answer.stop, payload.place)
+    return StreamingResponse(body, status_code=answer.status, headers=sent, media_type=payload.content_type)
+
+
+def _pieces(stream: io.BufferedIOBase, start: int, stop: int, place: str) -> Iterator[bytes]:
+    """The bytes `[start, stop)` of `stream`, a piece at a time; closes the stream however it ends."""
+    try:
+        stream.seek(start)
+        left = stop - start
+        while left > 0:
+            piece = stream.read(min(PIECE_SIZE, left))
+            left -= len(piece)
+            yield piece
+    except BrainstormError as exc:
+        logger.error("closing the connection after a partial payload: %s", exc)
+        raise StreamAborted(f"{place}: {exc}") from None
+    finally:
+        stream.close()
+
+
+def content_disposition(filename: str) -> str:
+    """`inline` with the file name, ASCII for old clients and UTF-8 for the rest (RFC 6266)."""
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_").replace("\\", "_")
+    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

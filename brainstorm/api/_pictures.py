@@ -1,0 +1,124 @@
+"""Payloads as pictures for people (`?as=png`): arrays rendered as PNG, images re-encoded as PNG.
+
+- A 2-D numeric or bool array (a depth map) goes through a colormap: `turbo` (the default; Google's
+  polynomial approximation of its Turbo colormap, dark blue for the low end through green to dark red
+  for the high end) or `gray` (black to white). The value range is the array's smallest to largest
+  finite value unless `vmin`/`vmax` say otherwise; values outside it take the end colours, and NaN
+  or infinite values are transparent. An `H x W x 1` array counts as 2-D.
+- An `H x W x 3` or `H x W x 4` `uint8` array is shown as it is (RGB, RGBA).
+- An image stored in another format (TIFF) is re-encoded as PNG (a one-band numeric image through
+  the colormap, like a 2-D array); one stored as PNG is served as it is.
+
+Anything else is refused with `NotAPicture`. A picture is rendered in memory (at most
+`MAX_PIXELS` pixels), then streamed like any payload.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, cast
+
+import numpy as np
+from numpy.lib import format as npy
+from PIL import Image
+
+COLORMAPS = ("turbo", "gray")
+MAX_PIXELS = 64 * 1024 * 1024
+"""The largest picture rendered: memory for the array, its colours and the PNG stays in hundreds of MB."""
+RENDERING = "1"
+_PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"}
+_NUMERIC_MODES = {"I", "F", "I;16B", "I;16L", "I;16N"}
+"""Changes whenever a colormap or the rendering changes, so that a rendered picture's ETag does too."""
+
+_TURBO = (
+    (0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943),
+    (0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604),
+    (0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973),
+)
+"""The coefficients of Turbo's polynomial approximation (x^0 to x^5, for red, green and blue), as
+published with it by Google (Apache 2.0)."""
+
+
+class NotAPicture(ValueError):
+    """The payload cannot be shown as a picture (its kind, shape or dtype, or its size)."""
+
+
+def colormap_table(name: str) -> np.ndarray:
+    """The 256 RGB colours of a colormap, from its low end to its high end."""
+    x = np.linspace(0.0, 1.0, 256)
+    if name == "gray":
+        channels = [x, x, x]
+    else:
+        powers = np.stack([x**k for k in range(6)])
+        channels = [np.asarray(coefficients) @ powers for coefficients in _TURBO]
+    return np.clip(np.round(np.stack(channels, axis=-1) * 255), 0, 255).astype(np.uint8)
+
+
+def picture_etag(sha256: str, colormap: str, vmin: float | None, vmax: float | None) -> str:
+    """The strong ETag of a rendered picture: it changes with the stored bytes and every rendering choice."""
+    return f'"{sha256}.png;{colormap};{vmin};{vmax};r{RENDERING}"'
+
+
+def render_array(stream: io.BufferedIOBase, colormap: str, vmin: float | None, vmax: float | None) -> bytes:
+    """A stored `.npy` array as PNG bytes; NotAPicture if it is not one of the shapes above."""
+    version = npy.read_magic(stream)
+    shape, fortran_order, dtype = (
+        npy.read_array_header_1_0(stream) if version == (1, 0) else npy.read_array_header_2_0(stream)
+    )
+    if len(shape) == 3 and shape[2] == 1:
+        shape = shape[:2]
+    _check_shape(shape, dtype)
+    count = int(np.prod(shape))
+    array = np.frombuffer(stream.read(count * dtype.itemsize), dtype=dtype, count=count)
+    array = array.reshape(shape, order="F" if fortran_order else "C")
+    image = _colored(array, colormap, vmin, vmax) if len(shape) == 2 else Image.fromarray(np.ascontiguousarray(array))
+    return _png(image)
+
+
+def render_image(stream: io.BufferedIOBase, colormap: str) -> bytes:
+    """A stored image (TIFF) as PNG: colour modes converted to RGB(A), one-band numeric modes (32-bit
+    integers, floats) through the colormap like a 2-D array."""
+    with Image.open(cast(Any, stream)) as image:  # a BufferedIOBase, which typing.IO does not cover
+        if image.width * image.height > MAX_PIXELS:
+            raise NotAPicture(f"the image has {image.width * image.height:,} pixels; at most {MAX_PIXELS:,} are shown")
+        image.load()
+        if image.mode in _NUMERIC_MODES:
+            return _png(_colored(np.asarray(image), colormap, None, None))
+        if image.mode not in _PNG_MODES:
+            return _png(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+        return _png(image)
+
+
+def _check_shape(shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+    if (len(shape) == 2 and dtype.kind in "biuf") or (len(shape) == 3 and shape[2] in (3, 4) and dtype == np.uint8):
+        pass
+    else:
+        raise NotAPicture(
+            f"an array of shape {shape} and dtype {dtype} is not a picture: a 2-D numeric array, or an "
+            "H x W x 3 or H x W x 4 uint8 array, is"
+        )
+    if 0 in shape:
+        raise NotAPicture(f"the array of shape {shape} has no pixels")
+    if shape[0] * shape[1] > MAX_PIXELS:
+        raise NotAPicture(f"the array has {shape[0] * shape[1]:,} pixels; at most {MAX_PIXELS:,} are shown")
+
+
+def _colored(array: np.ndarray, colormap: str, vmin: float | None, vmax: float | None) -> Image.Image:
+    """A 2-D array through a colormap, as an RGBA image (transparent where a value is not finite)."""
+    values = array.astype(np.float64)
+    finite = np.isfinite(values)
+    low = vmin if vmin is not None else (float(values[finite].min()) if finite.any() else 0.0)
+    high = vmax if vmax is not None else (float(values[finite].max()) if finite.any() else 1.0)
+    scale = 255.0 / (high - low) if high > low else 0.0
+    with np.errstate(invalid="ignore"):
+        indexes = np.clip(np.nan_to_num((values - low) * scale, nan=0.0, posinf=255.0, neginf=0.0), 0, 255)
+    rgba = np.empty((*values.shape, 4), dtype=np.uint8)
+    rgba[..., :3] = colormap_table(colormap)[indexes.astype(np.uint8)]
+    rgba[..., 3] = np.where(finite, 255, 0)
+    return Image.fromarray(rgba)  # H x W x 4 uint8: RGBA
+
+
+def _png(image: Image.Image) -> bytes:
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG", compress_level=1)  # people wait for it: speed over a few percent of size
+    return encoded.getvalue()
