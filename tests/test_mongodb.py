@@ -1,9 +1,12 @@
-"""The MongoDB driver's own promises: lazy reads, the GridFS layout, big results, hidden credentials."""
+"""The MongoDB driver's own promises: lazy reads, reads that write nothing, the GridFS layout, big results,
+hidden credentials."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -11,12 +14,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import gridfs
 import numpy as np
+import pymongo
 import pytest
 from PIL import Image
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers._gridfs import BATCH_BYTES
-from brainstorm.database_drivers.mongodb_driver import MongodbDriver
+from brainstorm.database_drivers.mongodb_driver import INDEXES, LOOKUP_INDEXES, MongodbDriver
 from brainstorm.database_drivers.storage import StoredResult
 from brainstorm.testing.helpers import OneWayStream, assert_same, count_blobs, expected_of, make_image
 from tests.conftest import CommandLog
@@ -24,6 +28,8 @@ from tests.conftest import CommandLog
 WHEN = 1575454087339
 DATA = bytes(range(256)) * 1200
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+READ_COMMANDS = {"find", "getMore", "killCursors", "distinct", "endSessions"}
+"""What a driver that is only read from may send: nothing a read-only role refuses."""
 METADATA_FIELDS = {"content_type", "contentType", "sha256", "user_id", "snapshot_id", "result_name", "path", "kind"}
 
 
@@ -113,6 +119,89 @@ def test_results_are_read_lazily(mongo: MongodbDriver, log: CommandLog) -> None:
     log.clear()
     assert result["data"] == DATA
     assert log.commands == [], "a payload is fetched once"
+
+
+def test_a_driver_only_read_from_sends_no_write(mongodb_url: str, log: CommandLog) -> None:
+    """Everything a reader does (an HTTP server's work) under a read-only role: no index creation, no write."""
+    with db_drivers.connect(mongodb_url) as writer:
+        writer.save_user({"user_id": 1, "username": "ada"})
+        writer.save_snapshot(
+            {"user_id": 1, "datetime": WHEN, "color": {"width": 3, "data": DATA}, "depth": {"data": np.ones((40, 300))}}
+        )
+    with db_drivers.connect(mongodb_url, client_options={"event_listeners": [log]}) as reader:
+        assert reader.get_users() == [{"user_id": 1, "username": "ada"}]
+        assert reader.get_user(1) == {"user_id": 1, "username": "ada"}
+        assert [s["snapshot_id"] for s in reader.get_snapshots(1)] == [1]
+        snapshot = reader.get_snapshot(1, 1)
+        assert snapshot is not None and snapshot["available_results"] == ["color", "depth"]
+        result = reader.get_result(1, 1, "color")
+        assert result is not None and result["width"] == 3
+        with result.open("data") as stream:  # a payload streamed, from an offset
+            stream.seek(1000)
+            assert stream.read(2**20) == DATA[1000:]
+        assert result["data"] == DATA
+        depth = reader.get_result(1, 1, "depth")
+        assert depth is not None
+        assert_same(depth["data"], np.ones((40, 300)))
+        assert reader.verify().ok
+        assert reader.collect_garbage(dry_run=True).orphaned.count == 0
+    sent = {name for name, _ in log.commands}
+    assert {"find", "distinct"} <= sent  # (it did talk to the server)
+    assert sent <= READ_COMMANDS, f"a reader sent {sorted(sent - READ_COMMANDS)}"
+
+
+def _created_indexes(log: CommandLog) -> list[tuple[str, tuple[tuple[str, int], ...], bool]]:
+    """(collection, key, unique) of every index the logged createIndexes commands asked for."""
+    return [
+        (doc["createIndexes"], tuple((k, int(v)) for k, v in index["key"].items()), bool(index.get("unique")))
+        for doc in log.documents
+        if "createIndexes" in doc
+        for index in doc["indexes"]
+    ]
+
+
+def test_the_first_write_creates_the_indexes_once(mongodb_url: str, log: CommandLog) -> None:
+    """On a fresh database the indexes appear with the first write (of several threads at once: asked for
+    once), uniqueness is enforced from then on, and later writes do not ask again."""
+    expected = {
+        (collection, key, unique)
+        for indexes, unique in ((INDEXES, True), (LOOKUP_INDEXES, False))
+        for collection, keys in indexes.items()
+        for key in keys
+    } | {
+        ("blobs.files", (("filename", 1), ("uploadDate", 1)), False),
+        ("blobs.chunks", (("files_id", 1), ("n", 1)), True),
+    }
+    with db_drivers.connect(mongodb_url, client_options={"event_listeners": [log]}) as driver:
+        assert isinstance(driver, MongodbDriver)
+        assert driver.get_users() == [] and driver.get_result(1, 1, "color") is None
+        assert _created_indexes(log) == [] and driver.database.list_collection_names() == []
+
+        def save(n: int) -> int:
+            barrier.wait()
+            return driver.save_snapshot({"user_id": n, "datetime": WHEN, "color": {"data": DATA}})
+
+        barrier = threading.Barrier(4)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(save, range(1, 5))) == [1, 1, 1, 1]
+        created = _created_indexes(log)
+        assert sorted(created) == sorted(expected)  # each once, whichever thread wrote first
+        for collection, key, unique in expected:
+            on_server = {
+                tuple((k, int(v)) for k, v in index["key"]): bool(index.get("unique"))
+                for index in driver.database[collection].index_information().values()
+            }
+            assert on_server.get(key) == unique, f"{collection} {key}"
+        with pytest.raises(pymongo.errors.DuplicateKeyError):
+            driver.database["snapshots"].insert_one(
+                {"user_id": 1, "snapshot_id": 1, "datetime": WHEN + 1, "deleted": False}
+            )
+        with pytest.raises(pymongo.errors.DuplicateKeyError):
+            driver.database["results"].insert_one({"user_id": 1, "snapshot_id": 1, "name": "color"})
+        log.clear()
+        driver.save_user({"user_id": 9})
+        driver.delete_user(9)
+        assert _created_indexes(log) == []
 
 
 def test_payloads_are_gridfs_files_any_tool_can_read(mongodb_url: str) -> None:

@@ -3,7 +3,8 @@
 A driver subclasses `Driver` and builds its two stores (`storage.RecordStore`, `storage.BlobStore`);
 validation, saving, reading and deleting, each with its failure handling, live here. Input reaches
 the stores already validated and normalised, so a driver never repeats a check and bad input never
-reaches a database.
+reaches a database. Before a driver's first write the stores prepare for writing (`prepare_for_writes`:
+indexes, schema), once; a driver that only reads never asks them to, so reading needs no write privilege.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import IO, Any, ClassVar
@@ -56,6 +58,11 @@ class Driver(abc.ABC):
     payload before the save looked is seen by the save, which uploads the bytes again. So no
     published result ever points at a deleted payload; what a crash leaves behind is unreferenced
     payloads and stale pins, which `collect_garbage` finds.
+
+    Writing and reading: every protocol that writes (`save_user`, `save_snapshot`, the deletes,
+    `collect_garbage` unless a dry run) first has the stores `prepare_for_writes` (create their indexes
+    or schema), once per driver; the reads (`get_*`, a result's payloads, `verify`) never do, so a
+    driver that is only read from works under a read-only role.
     """
 
     schemes: ClassVar[tuple[str, ...]]
@@ -74,6 +81,20 @@ class Driver(abc.ABC):
             )
         self.url = url
         self.inline_limit = check_inline_limit(self.default_inline_limit if inline_limit is None else inline_limit)
+        self._writes_prepared = False
+        self._writes_lock = threading.Lock()
+
+    def _prepare_for_writes(self) -> None:
+        """Have the stores prepare for writing (indexes, schema) before this driver's first write: once,
+        whatever the threads; afterwards one attribute check. Called by every writing protocol, inside
+        its `_native_errors`; a failure leaves it to the next write to try again."""
+        if self._writes_prepared:
+            return
+        with self._writes_lock:
+            if not self._writes_prepared:
+                self.record_store.prepare_for_writes()
+                self.blob_store.prepare_for_writes()
+                self._writes_prepared = True
 
     # Saving ------------------------------------------------------------------------------------
 
@@ -81,12 +102,14 @@ class Driver(abc.ABC):
         """Save a user (`user_id` plus JSON-like fields); saving again updates the fields given."""
         user_id, fields = check_user(user)
         with self._native_errors():
+            self._prepare_for_writes()
             self.record_store.write_user(user_id, fields)
 
     def save_snapshot(self, snapshot: object) -> int:
         """Save a snapshot's results (merged with earlier saves of the same user and datetime); return its id."""
         user_id, when, results = encode_snapshot(snapshot)
         with self._native_errors():
+            self._prepare_for_writes()
             return self._save(user_id, when, results)
 
     def _save(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
@@ -223,6 +246,7 @@ class Driver(abc.ABC):
         user_id, snapshot_id = check_user_id(user_id), check_snapshot_id(snapshot_id)
         result_name = check_result_name(result_name)
         with self._native_errors():
+            self._prepare_for_writes()
             removed = self.record_store.unpublish_result(user_id, snapshot_id, result_name)
             return self._retire_results(None if removed is None else [removed])
 
@@ -231,12 +255,14 @@ class Driver(abc.ABC):
         never given to another snapshot."""
         user_id, snapshot_id = check_user_id(user_id), check_snapshot_id(snapshot_id)
         with self._native_errors():
+            self._prepare_for_writes()
             return self._retire_results(self.record_store.unpublish_snapshot(user_id, snapshot_id))
 
     def delete_user(self, user_id: object) -> bool:
         """Delete a user with every snapshot, result and payload; return whether it existed."""
         user_id = check_user_id(user_id)
         with self._native_errors():
+            self._prepare_for_writes()
             return self._retire_results(self.record_store.unpublish_user(user_id))
 
     def _retire_results(self, removed: list[StoredResult] | None) -> bool:
@@ -298,6 +324,7 @@ class Driver(abc.ABC):
         report = GarbageReport(dry_run=dry_run, grace_seconds=grace.total_seconds())
         with self._native_errors():
             if not dry_run:
+                self._prepare_for_writes()
                 report.stale_pins = self.record_store.drop_pins(now - PIN_LEASE)
             orphans = self._orphans(now - grace, recent=report.recent, progress=progress)
             for blob in orphans:

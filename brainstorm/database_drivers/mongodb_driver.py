@@ -19,6 +19,11 @@ Layout (database = the URL's path, default `brainstorm`):
   `{content_type, contentType, sha256, user_id, snapshot_id, result_name, path, kind}` (and
   `condemned`, the time a payload was condemned, just before its deletion).
 
+Indexes (`INDEXES`, `LOOKUP_INDEXES` and GridFS's own) are created lazily, once per driver, just
+before its first write (`prepare_for_writes`), never on connecting: a driver that is only read from
+(users, snapshots, results, payloads, `verify`) sends no write of any kind, so the built-in `read`
+role is enough for it; writing needs `readWrite` (which includes createIndex).
+
 Every write that others may race with is an insert guarded by a unique index, the replacement or
 removal of one whole document, or the marking of a payload as condemned (which nothing undoes): the
 driver never relies on a server applying a read-modify-write update atomically (FerretDB v1 does
@@ -93,6 +98,10 @@ class MongodbDriver(Driver):
     """A driver for any MongoDB-protocol server (`mongodb://` and `mongodb+srv://` URLs).
 
     `client_options` are passed to `pymongo.MongoClient`, after the URL's own options.
+
+    Constructing one runs no command (pymongo connects in the background): the indexes are created
+    just before the driver's first write, so a driver that only reads works under a read-only role
+    (see the module's docstring), and an unreachable server shows at the first call.
     """
 
     schemes = ("mongodb", "mongodb+srv")
@@ -115,11 +124,6 @@ class MongodbDriver(Driver):
             self.blob_store: GridFSBlobs = GridFSBlobs(
                 GridFSBucket(database[f"{BUCKET}.files"], database[f"{BUCKET}.chunks"])
             )
-            self.blob_store.bucket.create_indexes()
-            for indexes, unique in ((INDEXES, True), (LOOKUP_INDEXES, False)):
-                for collection, keys in indexes.items():
-                    for key in keys:
-                        database[collection].create_index(list(key), unique=unique)
 
     def _read_url(self) -> tuple[str | None, set[str]]:
         """The URL's database and the names of its options (lower-cased), read by pymongo's own parser
@@ -172,6 +176,13 @@ class MongoRecords(RecordStore):
         self._pins = records["pins"]
         self._files = records[f"{BUCKET}.files"]  # the owners of payloads, for `in_use`
         self._known_snapshots: dict[tuple[int, dt.datetime], int] = {}
+
+    def prepare_for_writes(self) -> None:
+        """Create `INDEXES` (unique) and `LOOKUP_INDEXES`; creating an existing index changes nothing."""
+        for indexes, unique in ((INDEXES, True), (LOOKUP_INDEXES, False)):
+            for collection, keys in indexes.items():
+                for key in keys:
+                    self.database[collection].create_index(list(key), unique=unique)
 
     def fields_blob(self, value: dict[str, Any]) -> BlobSource:
         return in_memory_source(BYTES, "application/bson", ".bson", [bson.encode(value)])
@@ -361,6 +372,10 @@ class GridFSBlobs(BlobStore):
 
     def __init__(self, bucket: GridFSBucket) -> None:
         self.bucket = bucket
+
+    def prepare_for_writes(self) -> None:
+        """The indexes the GridFS spec asks for (the unique one on chunks guards uploads)."""
+        self.bucket.create_indexes()
 
     def upload(self, source: BlobSource, owner: BlobOwner) -> Any:
         metadata = {

@@ -29,6 +29,9 @@ What a store author should know beyond each docstring:
 - The values a store keeps arrive validated: naive UTC datetimes truncated to the millisecond, inline
   payloads as bytes, JSON-like fields; a store must give them back identically.
 - A driver turns its storage library's errors into the package's by overriding `Driver._native_errors`.
+- `prepare_for_writes` (both stores, no-op by default) is where indexes and schema are created: it is
+  called once per driver before its first write, never for a driver that only reads, so that reading
+  needs no write privilege (a read-only database role).
 """
 
 from __future__ import annotations
@@ -101,6 +104,12 @@ class RecordStore(abc.ABC):
     record_limit: ClassVar[int | None] = None
     """Bytes a result's record may hold; past it the protocol moves payloads, then the fields, out
     to the blob store (`fields_blob`, `read_fields`). None: no limit."""
+
+    def prepare_for_writes(self) -> None:  # noqa: B027 - optional: empty unless a store needs it
+        """Called once before the driver's first write; create indexes/schema here so a reader needs no
+        write privilege. Must be idempotent: every driver instance calls it, several processes may at
+        once. If it raises, that write fails and the next one calls it again. Reads never wait for it:
+        they must work on a database it was never called on. No-op by default."""
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """One unit of work: all or nothing on stores with transactions; elsewhere each call stands alone."""
@@ -205,6 +214,12 @@ class RecordStore(abc.ABC):
 
 class BlobStore(abc.ABC):
     """Payloads, written once and read by `ref`; a payload is listed and opened only when whole."""
+
+    def prepare_for_writes(self) -> None:  # noqa: B027 - optional: empty unless a store needs it
+        """Called once before the driver's first write; create indexes/schema here so a reader needs no
+        write privilege. Must be idempotent: every driver instance calls it, several processes may at
+        once. If it raises, that write fails and the next one calls it again. Reads never wait for it:
+        they must work on a database it was never called on. No-op by default."""
 
     @abc.abstractmethod
     def upload(self, source: BlobSource, owner: BlobOwner) -> Ref:
