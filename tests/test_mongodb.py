@@ -1,5 +1,5 @@
 """The MongoDB driver's own promises: lazy reads, reads that write nothing, the GridFS layout, big results,
-hidden credentials."""
+range reads that fetch what they need, hidden credentials."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import io
 import threading
 import time
 import traceback
+import tracemalloc
+import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,13 +19,14 @@ import numpy as np
 import pymongo
 import pytest
 from PIL import Image
+from pymongo import monitoring
 
 import brainstorm.database_drivers as db_drivers
-from brainstorm.database_drivers._gridfs import BATCH_BYTES
+from brainstorm.database_drivers._gridfs import BATCH_BYTES, CHUNK_SIZE
 from brainstorm.database_drivers.mongodb_driver import INDEXES, LOOKUP_INDEXES, MongodbDriver
 from brainstorm.database_drivers.storage import StoredResult
 from brainstorm.testing.helpers import OneWayStream, assert_same, count_blobs, expected_of, make_image
-from tests.conftest import CommandLog
+from tests.conftest import CommandLog, with_database
 
 WHEN = 1575454087339
 DATA = bytes(range(256)) * 1200
@@ -316,6 +319,124 @@ def test_a_blob_larger_than_a_server_reply_streams_in_bounded_batches(mongo: Mon
     assert total == size and digest.hexdigest() == result.blobs["data"]["sha256"]
     replies = [doc for doc in log.documents if doc.get("getMore") or doc.get("find") == "blobs.chunks"]
     assert len(replies) >= size // BATCH_BYTES  # several bounded batches, not one huge reply
+
+
+MiB = 2**20
+BIG = 64 * MiB
+FULL_BATCH = BATCH_BYTES // CHUNK_SIZE
+
+
+@pytest.fixture(scope="module")
+def big(mongodb_server_url: str) -> Iterator[tuple[str, bytes, np.ndarray]]:
+    """A database whose result (user 1, snapshot 1) 'video' holds a 64 MiB payload of random bytes (a chunk
+    read out of place shows) and a 20 MiB array; its URL, the bytes and the array."""
+    name = f"brainstorm_test_big_{uuid.uuid4().hex[:12]}"
+    url = with_database(mongodb_server_url, name)
+    rng = np.random.default_rng(0)
+    payload, array = rng.bytes(BIG), rng.random((2560, 1024))
+    with db_drivers.connect(url) as driver:
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "video": {"data": payload, "depth": array}})
+    yield url, payload, array
+    with pymongo.MongoClient(mongodb_server_url, serverSelectionTimeoutMS=5000) as client:
+        client.drop_database(name)
+
+
+class ChunkReplies(monitoring.CommandListener):
+    """How many GridFS chunks each reply of the server to `find` or `getMore` on `blobs.chunks` carried."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    @property
+    def chunks(self) -> int:
+        return sum(self.sizes)
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        cursor = event.reply.get("cursor")
+        if event.command_name in ("find", "getMore") and str((cursor or {}).get("ns")).endswith(".blobs.chunks"):
+            self.sizes.append(len(cursor.get("firstBatch", cursor.get("nextBatch", []))))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def covering(start: int, end: int) -> int:
+    """How many chunks hold the bytes [start, end)."""
+    return (end - 1) // CHUNK_SIZE - start // CHUNK_SIZE + 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("offset", [37 * MiB + 12345, 0, 5 * CHUNK_SIZE, 5 * CHUNK_SIZE - 1, BIG - MiB, BIG - 1000])
+def test_a_range_read_fetches_only_the_chunks_covering_it(big: tuple[str, bytes, np.ndarray], offset: int) -> None:
+    """An HTTP `Range` answer (seek, read 1 MiB) fetches the chunks covering those bytes, one more at most,
+    not a 16 MiB batch; reading on, each reply carries about one read's worth."""
+    url, payload, _ = big
+    replies = ChunkReplies()
+    with db_drivers.connect(url, client_options={"event_listeners": [replies]}) as driver:
+        result = driver.get_result(1, 1, "video")
+        assert result is not None
+        with result.open("data") as stream:
+            stream.seek(offset)
+            assert stream.read(MiB) == payload[offset : offset + MiB]
+            end = min(offset + MiB, BIG)
+            assert replies.chunks <= covering(offset, end) + 1, replies.sizes
+            while end < BIG and end < offset + 4 * MiB:  # streamed on, 1 MiB at a time
+                assert stream.read(MiB) == payload[end : end + MiB]
+                end = min(end + MiB, BIG)
+    assert max(replies.sizes) <= covering(0, MiB) + 1, replies.sizes
+    assert replies.chunks <= covering(offset, end) + max(replies.sizes), replies.sizes
+
+
+@pytest.mark.slow
+def test_a_whole_payload_is_read_in_full_batches(big: tuple[str, bytes, np.ndarray]) -> None:
+    """`read()` of a whole payload, and an array read after its header, get full batches, not small ones."""
+    url, payload, array = big
+    replies = ChunkReplies()
+    with db_drivers.connect(url, client_options={"event_listeners": [replies]}) as driver:
+        result = driver.get_result(1, 1, "video")
+        assert result is not None
+        assert result["data"] == payload
+        chunks = covering(0, BIG)
+        assert replies.sizes == [FULL_BATCH] * (chunks // FULL_BATCH) + [chunks % FULL_BATCH]
+        replies.sizes.clear()
+        assert_same(result["depth"], array)  # the header's small reads first, then the rest at once
+        length, chunks = result.blobs["depth"]["length"], covering(0, result.blobs["depth"]["length"])
+        assert length > array.nbytes and chunks > FULL_BATCH
+        assert replies.chunks <= chunks + 1 and len(replies.sizes) <= 2 + -(-chunks // FULL_BATCH), replies.sizes
+
+
+@pytest.mark.slow
+def test_concurrent_streamed_reads_hold_little_memory(big: tuple[str, bytes, np.ndarray]) -> None:
+    """16 downloads at once, each read 1 MiB at a time from its own offset (an HTTP server's work), hold
+    far less than a 16 MiB reply each: together, less than 64 MiB."""
+    url, payload, _ = big
+    readers, span = 16, 3 * MiB
+    expected = memoryview(payload)
+    with db_drivers.connect(url) as driver:
+        result = driver.get_result(1, 1, "video")
+        assert result is not None
+        barrier = threading.Barrier(readers)
+
+        def download(n: int) -> int:
+            start = n * span + 12345 * n
+            with result.open("data") as stream:
+                stream.seek(start)
+                barrier.wait()
+                for at in range(start, start + span, MiB):
+                    assert expected[at : at + MiB] == stream.read(MiB)
+            return span
+
+        tracemalloc.start()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(readers) as pool:
+                assert sum(pool.map(download, range(readers))) == readers * span
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 64 * MiB, f"{peak / MiB:.1f} MiB"
 
 
 def assert_hidden(text: str, *secrets: str) -> None:

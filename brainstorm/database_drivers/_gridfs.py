@@ -5,7 +5,14 @@ metadata`; `<bucket>.chunks`: `files_id, n, data`), so `gridfs.GridFSBucket` and
 tool read them. pymongo's own GridIn buffers up to 48 MB of chunks before sending them, and its
 GridOut reads chunks with the server's default batches, which FerretDB does not cap (a 256 MiB
 file came back in one 65 MB reply, over the 48 MB message limit). Here uploads are sent in batches
-of `BATCH_BYTES` and reads ask for `BATCH_BYTES` at a time, so neither holds more than that.
+of `BATCH_BYTES`, and no reply to a read carries more than that.
+
+The batch rule of reads: a read sizes the replies to what it asked for. When a read opens a chunk
+cursor (the first read, one after a seek, or one that needs more than twice the open cursor's batch),
+its batch is the number of chunks that read still needs, at least 2 and at most `BATCH_BYTES` worth;
+later reads continue that cursor. So a range read (`seek(a)`, then `read(n)`) fetches the chunks
+covering its bytes (one more at most), a stream read n bytes at a time gets replies of about n bytes
+(many readers at once hold little), and `read()` of a whole payload gets full batches.
 """
 
 from __future__ import annotations
@@ -87,13 +94,16 @@ class GridFSBucket:
 
 
 class GridFSReader(io.RawIOBase):
-    """Reads a GridFS file's chunks in order, `BATCH_BYTES` per reply, holding one chunk at a time."""
+    """Reads a GridFS file's chunks in order, holding one chunk at a time besides the cursor's reply,
+    which carries about what the read that opened the cursor asked for (the module's batch rule)."""
 
     def __init__(self, chunks: Collection[dict[str, Any]], file_id: Any, length: int, chunk_size: int) -> None:
         super().__init__()
         self._chunks, self._file_id, self._length, self._chunk_size = chunks, file_id, length, chunk_size
         self._position = 0
         self._cursor: Cursor[dict[str, Any]] | None = None
+        self._batch, self._next = 0, 0  # the open cursor's chunks per reply, and the chunk it gives next
+        self._max_batch = max(2, BATCH_BYTES // chunk_size)  # the file's own chunk size: another tool's may differ
         self._chunk_index, self._chunk = -1, b""
 
     @property
@@ -136,11 +146,32 @@ class GridFSReader(io.RawIOBase):
     def _pieces(self, size: int) -> Iterator[memoryview]:
         """Views of the chunks covering the next `size` bytes; the position moves past each one."""
         end = min(self._position + size, self._length)
+        if self._position < end:
+            self._plan(self._position // self._chunk_size, (end - 1) // self._chunk_size)
         while self._position < end:
             index, offset = divmod(self._position, self._chunk_size)
             piece = memoryview(self._chunk_at(index))[offset : offset + end - self._position]
             self._position += len(piece)
             yield piece
+
+    def _plan(self, first: int, last: int) -> None:
+        """Before a read of chunks `first` to `last`: open a cursor at the first one to fetch, its batch
+        the chunks to fetch (within [2, max]), unless the open cursor is next in line there and its batch
+        is at least half of those (or already the largest)."""
+        start = first + 1 if first == self._chunk_index else first  # the chunk held is not fetched again
+        wanted = last - start + 1
+        if wanted <= 0:
+            return
+        if self._cursor is not None:
+            if start == self._next and (wanted <= 2 * self._batch or self._batch == self._max_batch):
+                return
+            self._cursor.close()
+        self._batch, self._next = min(max(wanted, 2), self._max_batch), start
+        self._cursor = (
+            self._chunks.find({"files_id": self._file_id, "n": {"$gte": start}}, {"_id": 0, "n": 1, "data": 1})
+            .sort("n", 1)
+            .batch_size(self._batch)
+        )
 
     def close(self) -> None:
         if self._cursor is not None:
@@ -149,17 +180,13 @@ class GridFSReader(io.RawIOBase):
 
     def _chunk_at(self, index: int) -> bytes:
         if index != self._chunk_index:
-            if self._cursor is None or index != self._chunk_index + 1:  # first read, or after a seek
-                if self._cursor is not None:
-                    self._cursor.close()
-                self._cursor = (
-                    self._chunks.find({"files_id": self._file_id, "n": {"$gte": index}}, {"_id": 0, "n": 1, "data": 1})
-                    .sort("n", 1)
-                    .batch_size(_BATCH_CHUNKS)
-                )
+            assert self._cursor is not None and index == self._next, "_plan opens the cursor there"
             doc = next(self._cursor, None)
             if doc is None or doc["n"] != index:
+                self._cursor.close()
+                self._cursor = None  # not where `_next` says: the next read opens another
                 raise BlobMissing(f"chunk {index} of blob {self._file_id} is missing")
+            self._next = index + 1
             expected = min(self._chunk_size, self._length - index * self._chunk_size)
             if len(doc["data"]) != expected:  # the GridFS spec: a reader MUST check each chunk's size
                 raise BlobCorrupt(
