@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 FERRETDB := .cache/ferretdb/ferretdb-v1.24.2
 
-.PHONY: run test lint bench ferretdb clean
+.PHONY: run test lint bench ferretdb chromium clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ $(FERRETDB): tools/build-ferretdb.sh
 	bash tools/build-ferretdb.sh $@
 
 ferretdb: $(FERRETDB)
+
+# The viewer's browser test drives Debian's chromium through Playwright: never a browser Playwright
+# downloads (`playwright install` fetches one from a CDN). Installed only when missing; sudo only when
+# not root (CI runs as root on a fresh Debian machine).
+chromium:
+	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; then :; else \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi
 
 # The whole job on the embedded default database (or $BRAINSTORM_DATABASE_URL): generate the pipeline
 # dataset if it is missing, import it (a second run imports nothing new), read it back, and write one
@@ -38,7 +46,7 @@ run: $(INSTALLED)
 	@echo; echo '$$ brainstorm result 1 1 color_image --save $(RUN_IMAGE)'
 	@$(BRAINSTORM) result 1 1 color_image --save $(RUN_IMAGE)
 
-test: $(INSTALLED) $(FERRETDB)
+test: $(INSTALLED) $(FERRETDB) chromium
 	$(PY) -m pytest
 
 bench: $(INSTALLED) $(FERRETDB)
