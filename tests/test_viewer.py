@@ -209,6 +209,10 @@ def test_browse_to_a_snapshot_and_step_through_them(
     page.keyboard.press("ArrowLeft")  # the first snapshot: nothing before it
     page.go_back()  # the browser's back button: the snapshot shown before
     check_snapshot(page, server, stored, user["user_id"], 1)
+    page.locator("svg.chart a.column").nth(2).click()  # the chart's column of a snapshot links to it
+    check_snapshot(page, server, stored, user["user_id"], 2)
+    page.go_back()
+    check_snapshot(page, server, stored, user["user_id"], 1)
 
     screenshot = tmp_path / "viewer.png"
     page.screenshot(path=screenshot, full_page=True)

@@ -28,6 +28,7 @@ export function feelingsChart(series, { current = null, href, label }) {
   const step = (WIDTH - LEFT - RIGHT) / Math.max(series.length - 1, 1);
   const x = (i) => (series.length === 1 ? (LEFT + WIDTH - RIGHT) / 2 : LEFT + i * step);
   const y = (v) => TOP + ((high - v) / (high - low)) * (HEIGHT - TOP - BOTTOM);
+  const dot = series.length > 60 ? 1.5 : 3;  // many snapshots: the lines, not a crowd of dots
 
   const chart = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: 'chart', preserveAspectRatio: 'xMinYMid meet', role: 'group', 'aria-label': label });
   for (const v of [-1, -0.5, 0, 0.5, 1]) {
@@ -59,7 +60,7 @@ export function feelingsChart(series, { current = null, href, label }) {
       d += `${pen}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
       pen = 'L';
       const marked = s.snapshot_id === current;
-      group.append(svg('circle', { cx: x(i), cy: y(v), r: marked ? 5 : 3, class: marked ? 'point current' : 'point' }));
+      group.append(svg('circle', { cx: x(i), cy: y(v), r: marked ? 5 : dot, class: marked ? 'point current' : 'point' }));
     });
     group.prepend(svg('path', { d, fill: 'none' }));
     chart.append(group);

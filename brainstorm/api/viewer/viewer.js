@@ -67,18 +67,23 @@ async function mapLimited(items, limit, fn) {
 let cached = { userId: null };
 function userData(userId) {
   if (cached.userId !== userId) cached = { userId };
+  const store = cached;
   const keep = (name, load) => {
-    cached[name] ??= load().catch((error) => { if (cached.userId === userId) delete cached[name]; throw error; });
-    return cached[name];
+    if (!store[name]) {
+      const loading = (store[name] = load());
+      loading.catch(() => { if (store[name] === loading) delete store[name]; });
+    }
+    return store[name];
   };
-  return {
+  const data = {
     user: () => keep('user', () => getJson(api('users', userId))),
     snapshots: () => keep('snapshots', () => getJson(api('users', userId, 'snapshots'))),
     // Each snapshot's feelings (null where it has none), for the chart.
-    feelings: () => keep('feelings', async () => mapLimited(await userData(userId).snapshots(), CONCURRENCY, (s) =>
+    feelings: () => keep('feelings', async () => mapLimited(await data.snapshots(), CONCURRENCY, (s) =>
       getJson(api('users', userId, 'snapshots', s.snapshot_id, 'feelings'))
         .then((result) => result.fields, (error) => { if (error.status === 404) return null; throw error; }))),
   };
+  return data;
 }
 
 // ---- Building the page
@@ -252,7 +257,7 @@ async function snapshotView(userId, snapshotId, signal) {
 
   const index = snapshots.findIndex((s) => s.snapshot_id === snapshotId);
   const step = (by) => {
-    const target = snapshots[index + by];
+    const target = index >= 0 ? snapshots[index + by] : undefined;  // newer than the list kept: no steps
     return h('button', { type: 'button', id: by < 0 ? 'previous' : 'next', disabled: !target,
       'aria-keyshortcuts': by < 0 ? 'ArrowLeft' : 'ArrowRight',
       onclick: () => { location.hash = snapshotHash(userId, target.snapshot_id); } },
