@@ -197,6 +197,13 @@ function resultSection(name, result, error, snapshotId) {
   return section;
 }
 
+/** A legend's colour: set through the CSSOM, which a Content-Security-Policy without 'unsafe-inline' allows. */
+function swatch(colour) {
+  const span = h('span', { class: 'swatch' });
+  span.style.background = colour;
+  return span;
+}
+
 /** The chart's section: drawn once the feelings of every snapshot have come (they are cached). */
 function chartSection(userId, username, current) {
   const status = h('p', {}, 'Loading the feelings of every snapshot…');
@@ -209,7 +216,7 @@ function chartSection(userId, username, current) {
       feelingsChart(series, { current, href: (id) => snapshotHash(userId, id),
         label: `Feelings of ${username} over ${series.length} snapshots, from −1 to 1${current === null ? '' : `; snapshot ${current} marked`}` }),
       h('figcaption', {}, h('ul', { class: 'legend' }, Object.entries(FEELINGS).map(([f, colour]) =>
-        h('li', {}, h('span', { class: 'swatch', style: `background:${colour}` }), f))),
+        h('li', {}, swatch(colour), f))),
         missing ? ` ${missing} of ${series.length} snapshots have no feelings.` : '')));
   }, (error) => status.replaceWith(h('p', { class: 'error' }, `Could not load the feelings: ${error.message}`)));
   return { section, drawn };
