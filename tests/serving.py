@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import httpx
+
 from tests.conftest import ROOT
 
 _SERVING = re.compile(r"Serving .* at (http://\S+/) ")
@@ -53,7 +55,6 @@ def serving(database_url: str, *extra: str) -> Iterator[Server]:
             log.append(line)
             if (match := _SERVING.search(line)) and not url:
                 url.append(match.group(1))
-            if "Application startup complete" in line:
                 started.set()
         started.set()
 
@@ -62,6 +63,8 @@ def serving(database_url: str, *extra: str) -> Iterator[Server]:
     try:
         if not started.wait(START_TIMEOUT) or not url or process.poll() is not None:
             raise RuntimeError(f"brainstorm serve did not start:\n{''.join(log)}")
+        # The socket listens before the line is printed: this waits in its backlog until uvicorn answers.
+        httpx.get(url[0] + "openapi.json", timeout=START_TIMEOUT).raise_for_status()
         yield Server(url[0], process, log)
     finally:
         if process.poll() is None:

@@ -35,6 +35,8 @@ from ._payloads import Payload, payload_response
 logger = logging.getLogger("brainstorm.api")
 
 VIEWER = resources.files("brainstorm.api") / "viewer"
+_PAGE_POLICY = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+"""The viewer runs only its own scripts: a stored string that slipped into the page as HTML could not run."""
 _RESULT = "/users/{user_id:int}/snapshots/{snapshot_id:int}/{result_name}"
 
 
@@ -89,9 +91,11 @@ class _Connection:
 
 
 def _add_routes(app: FastAPI, connection: _Connection) -> None:
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def viewer() -> FileResponse:
-        return FileResponse(str(VIEWER / "index.html"), media_type="text/html")
+        return FileResponse(
+            str(VIEWER / "index.html"), media_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY}
+        )
 
     @app.get("/users", summary="Every user, by id")
     def users() -> list[dict[str, Any]]:
@@ -136,18 +140,6 @@ def _add_routes(app: FastAPI, connection: _Connection) -> None:
             }
         )
 
-    @app.api_route(
-        _RESULT + "/{key:path}",
-        methods=["GET", "HEAD"],
-        summary="A payload's stored bytes (ranges, ETag, If-None-Match), or `?as=png` a picture of it",
-        response_class=Response,
-        responses={
-            200: {"content": {"application/octet-stream": {}}, "description": "The payload's bytes"},
-            206: {"description": "The bytes of the one range asked for"},
-            304: {"description": "Not modified (If-None-Match)"},
-            416: {"description": "The range is outside the payload"},
-        },
-    )
     def payload(
         request: Request,
         user_id: int,
@@ -176,6 +168,22 @@ def _add_routes(app: FastAPI, connection: _Connection) -> None:
         if as_ is None or info["content_type"] == "image/png":
             return payload_response(request.method, request.headers, stored)
         return _picture(request, found, key, stored, colormap, vmin, vmax)
+
+    for method in ("GET", "HEAD"):  # one route each: a route with both would give both one operation id
+        app.add_api_route(
+            _RESULT + "/{key:path}",
+            payload,
+            methods=[method],
+            operation_id=f"{method.lower()}_payload",
+            summary="A payload's stored bytes (ranges, ETag, If-None-Match), or `?as=png` a picture of it",
+            response_class=Response,
+            responses={
+                200: {"content": {"application/octet-stream": {}}, "description": "The payload's bytes"},
+                206: {"description": "The bytes of the one range asked for"},
+                304: {"description": "Not modified (If-None-Match)"},
+                416: {"description": "The range is outside the payload"},
+            },
+        )
 
 
 def _picture(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 OK, PARTIAL, NOT_MODIFIED, NOT_SATISFIABLE = 200, 206, 304, 416
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
-_RANGE_SPEC = re.compile(r"(\d+)-(\d*)|-(\d+)")
+_RANGE_SPEC = re.compile(r"([0-9]+)-([0-9]*)|-([0-9]+)")  # ASCII digits: \d takes any script's
 _MAX_RANGES = 100
 """A Range header naming more ranges than this is treated as malformed (ignored): nobody needs them."""
 
