@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 FERRETDB := .cache/ferretdb/ferretdb-v1.24.2
 
-.PHONY: run test lint bench ferretdb chromium clean
+.PHONY: run serve test lint bench ferretdb test-packages clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,16 @@ $(FERRETDB): tools/build-ferretdb.sh
 
 ferretdb: $(FERRETDB)
 
-# The viewer's browser test drives Debian's chromium through Playwright: never a browser Playwright
-# downloads (`playwright install` fetches one from a CDN). Installed only when missing; sudo only when
-# not root (CI runs as root on a fresh Debian machine).
-chromium:
-	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; then :; else \
+# Debian packages the suite drives: chromium for the viewer's browser test (through Playwright, but never
+# a browser Playwright downloads: `playwright install` fetches one from a CDN) and curl for the API's
+# range tests. Installed only when missing; sudo only when not root (CI runs as root on fresh Debian).
+TEST_PACKAGES := chromium curl
+
+test-packages:
+	@missing=; for package in $(TEST_PACKAGES); do command -v $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -n "$$missing" ]; then \
 		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
-		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
 # The whole job on the embedded default database (or $BRAINSTORM_DATABASE_URL): generate the pipeline
 # dataset if it is missing, import it (a second run imports nothing new), read it back, and write one
@@ -46,7 +49,12 @@ run: $(INSTALLED)
 	@echo; echo '$$ brainstorm result 1 1 color_image --save $(RUN_IMAGE)'
 	@$(BRAINSTORM) result 1 1 color_image --save $(RUN_IMAGE)
 
-test: $(INSTALLED) $(FERRETDB) chromium
+# `brainstorm serve` on the embedded default (or $BRAINSTORM_DATABASE_URL): the web viewer and the API at
+# http://127.0.0.1:8000/ (SERVE_ARGS='--host 0.0.0.0 --port 8080' to change where it listens).
+serve: $(INSTALLED)
+	$(BRAINSTORM) serve $(SERVE_ARGS)
+
+test: $(INSTALLED) $(FERRETDB) test-packages
 	$(PY) -m pytest
 
 bench: $(INSTALLED) $(FERRETDB)

@@ -1,6 +1,6 @@
 """Who may import whom, read from the source with `ast` (nothing is imported, so nothing can hide it).
 
-Applications (the saver, the reading command line) use only the library's public surface: a module
+Applications (the saver, the reading command line, the HTTP API) use only the library's public surface: a module
 whose name, below its package, starts with `_` belongs to that package alone. The helpers beside the
 code depend on nothing that depends on them: the benchmarks never import the tests, and the tools
 (the FerretDB launcher) import neither.
@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-APPLICATIONS = ["brainstorm/saver", "brainstorm/cli"]
+APPLICATIONS = ["brainstorm/saver", "brainstorm/cli", "brainstorm/api"]
 
 
 def modules_under(*folders: str) -> list[Path]:

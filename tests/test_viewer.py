@@ -1,7 +1,7 @@
 """The web viewer in a real browser: Debian's chromium, driven by Playwright, against a real `brainstorm serve`
 holding the fixture dataset. The test clicks its way to a snapshot as a user does, then steps with the keys.
 
-Chromium is Debian's (`make chromium` installs it), never one Playwright downloads. A missing chromium fails
+Chromium is Debian's (`make test-packages` installs it), never one Playwright downloads. A missing chromium fails
 the test: a suite that skips it would pass without ever having looked at the page.
 """
 
@@ -33,7 +33,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def chromium_path() -> str:
     path = shutil.which("chromium") or (Path("/usr/bin/chromium").is_file() and "/usr/bin/chromium")
     if not path:
-        pytest.fail("chromium is not installed: run `make chromium` (Debian's package; the viewer tests need it)")
+        pytest.fail("chromium is not installed: run `make test-packages` (Debian's package; the viewer tests need it)")
     return path
 
 
