@@ -99,9 +99,9 @@ class MongodbDriver(Driver):
 
     `client_options` are passed to `pymongo.MongoClient`, after the URL's own options.
 
-    Constructing one runs no command (pymongo connects in the background): the indexes are created
-    just before the driver's first write, so a driver that only reads works under a read-only role
-    (see the module's docstring), and an unreachable server shows at the first call.
+    Constructing one sends a `ping` (which needs no privilege), so an unreachable server or refused
+    credentials fail at once. The indexes are created just before the driver's first write, so a
+    driver that only reads works under a read-only role (see the module's docstring).
     """
 
     schemes = ("mongodb", "mongodb+srv")
@@ -124,6 +124,11 @@ class MongodbDriver(Driver):
             self.blob_store: GridFSBlobs = GridFSBlobs(
                 GridFSBucket(database[f"{BUCKET}.files"], database[f"{BUCKET}.chunks"])
             )
+            try:  # an unreachable server or refused credentials fail here, as a bad URL does
+                self._client.admin.command("ping")
+            except BaseException:
+                self._client.close()
+                raise
 
     def _read_url(self) -> tuple[str | None, set[str]]:
         """The URL's database and the names of its options (lower-cased), read by pymongo's own parser
