@@ -1,5 +1,8 @@
 """`brainstorm serve`: the HTTP API and the web viewer, run by uvicorn on a socket bound here.
 
+A bad URL fails at start-up; an unreachable database does not (it may be starting too): the app
+connects on the first request that finds it up, and answers 503 until then.
+
 The socket is bound before uvicorn starts, so `--port 0` takes a free port and the line printed at
 start-up names the real one (scripts and tests read it).
 """
@@ -11,7 +14,7 @@ import socket
 import click
 
 from brainstorm.console import reported_errors
-from brainstorm.database_drivers import connect, redact
+from brainstorm.database_drivers import DatabaseUnavailable, connect, redact
 
 LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -27,17 +30,27 @@ def serve(database_url: str, host: str, port: int, log_level: str) -> None:
             f"brainstorm serve needs the serve extra ({exc.name} is missing): pip install 'brainstorm[serve]'"
         ) from None
     listening = _bind(host, port)
-    with reported_errors(), connect(database_url) as driver:
-        shown_host = f"[{host}]" if ":" in host else host
-        where = f"http://{shown_host}:{listening.getsockname()[1]}/"
-        reach = (
-            "only this machine can connect; --host 0.0.0.0 listens on every interface"
-            if host in LOCAL_HOSTS
-            else f"listening on {host}: anyone who can reach this machine on it can read the database"
-        )
-        click.echo(f"Serving {redact(database_url)} at {where} ({reach})", err=True)
-        config = uvicorn.Config(create_app(driver), log_level=log_level, timeout_graceful_shutdown=5)
-        uvicorn.Server(config).run(sockets=[listening])
+    _check(database_url)
+    shown_host = f"[{host}]" if ":" in host else host
+    where = f"http://{shown_host}:{listening.getsockname()[1]}/"
+    reach = (
+        "only this machine can connect; --host 0.0.0.0 listens on every interface"
+        if host in LOCAL_HOSTS
+        else f"listening on {host}: anyone who can reach this machine on it can read the database"
+    )
+    click.echo(f"Serving {redact(database_url)} at {where} ({reach})", err=True)
+    config = uvicorn.Config(create_app(database_url), log_level=log_level, timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _check(database_url: str) -> None:
+    """Fail now for a URL no driver takes; a database that is only unreachable is waited for instead
+    (servers start in any order): until it answers, requests get 503."""
+    with reported_errors():
+        try:
+            connect(database_url).close()
+        except DatabaseUnavailable as exc:
+            click.echo(f"Warning: {exc}; answering 503 until it is reachable", err=True)
 
 
 def _bind(host: str, port: int) -> socket.socket:
