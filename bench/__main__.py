@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tools.ferretdb_server import running_ferretdb
 
-from . import bigblob, report, workloads
+from . import bigblob, report, serving, workloads
 from .context import Context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +31,7 @@ WORKLOADS: dict[str, Callable[[Context], None]] = {
     "blobs": workloads.blobs,
     "growth": workloads.growth,
     "size": bigblob.run,
+    "serve": serving.run,
 }
 STANDING_NOTES = [
     "Raw pymongo, inline and file baselines are handed each payload's stored bytes ready-made (the .npy "
