@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench import report, workloads
+from bench import report, serving, workloads
 from bench.context import Context
 from bench.measure import Sample, ratios
 from bench.stores import (
@@ -166,3 +166,12 @@ def test_a_save_target_also_reports_the_figure_without_the_digest() -> None:
     (verdict,) = report.evaluate([row], {}, quick=True)
     assert verdict["measured"] == "0.25x; 0.80x less 'sha256 only'"
     assert verdict["met"] is False
+
+
+def test_the_serve_workload_runs_and_verifies_on_the_embedded_driver(tmp_path: Path) -> None:
+    ctx = Context(quick=True, tmp=tmp_path, server_url=None)
+    serving.run(ctx)
+    assert not ctx.failures, ctx.failures
+    assert ctx.rows and all(row["verified"] for row in ctx.rows)
+    assert all(row["peak_rss_added_bytes"] is not None for row in ctx.rows if row["case"].startswith("16 x"))
+    assert "brainstorm serve" in report.text_table(ctx.rows)
