@@ -1,8 +1,9 @@
-"""`python -m bench [--quick] [--only WORKLOAD[,WORKLOAD]] [--out DIR]`: run the benchmarks of issue 4.
+"""`python -m bench [--quick] [--only WORKLOAD[,WORKLOAD]] [--no-mongodb]`: run the benchmarks.
 
-Prints one table, the targets' verdicts, and writes `results.json`, `throughput.png` and a
-`BENCHMARKS.md` (at the repository's root for a full run, else beside the JSON). The MongoDB
-server is `BRAINSTORM_BENCH_MONGODB_URL`, else a FerretDB test server started here.
+Prints one table and the targets' verdicts, and writes BENCHMARKS.md and its plot (a full run: at the
+repository's root and in bench/results/; otherwise in bench/results/quick or partial, not committed).
+The MongoDB server is `BRAINSTORM_BENCH_MONGODB_URL`, else a FerretDB (SQLite backend) started here;
+the mongodb growth runs on `BRAINSTORM_BENCH_GROWTH_MONGODB_URL`, else a FerretDB on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import inspect
+import json
 import os
 import shlex
 import sys
@@ -18,13 +21,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tools.ferretdb_server import running_ferretdb
+from tools import ferretdb_server
 
-from . import bigblob, report, serving, workloads
+from . import bigblob, importing, report, serving, workloads
 from .context import Context
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_ENV = "BRAINSTORM_BENCH_MONGODB_URL"
+GROWTH_ENV = "BRAINSTORM_BENCH_GROWTH_MONGODB_URL"
 WORKLOADS: dict[str, Callable[[Context], None]] = {
     "save": workloads.save,
     "metadata": workloads.metadata,
@@ -32,109 +35,86 @@ WORKLOADS: dict[str, Callable[[Context], None]] = {
     "growth": workloads.growth,
     "size": bigblob.run,
     "serve": serving.run,
+    "import": importing.run,
 }
 STANDING_NOTES = [
     "Raw pymongo, inline and file baselines are handed each payload's stored bytes ready-made (the .npy "
     "bytes of an array, the PNG/JPEG bytes, or the same file opened); the driver encodes arrays and hashes "
     "every payload (sha256) itself, inside its timing.",
-    "Payloads within the driver's default inline limit (64 KiB on mongodb, 4 KiB on sqlite) stay inside "
-    "the driver's result record, so on mongodb at 64 KiB the driver reads and writes no GridFS file while raw "
+    "Payloads within the driver's default inline limit (64 KiB on mongodb, 4 KiB on sqlite) stay inside the "
+    "driver's result record, so on mongodb at 64 KiB the driver reads and writes no GridFS file while raw "
     "pymongo does.",
-    "The plain-file baseline writes without fsync; SQLite in WAL mode with synchronous=NORMAL (the "
-    "driver's setting, and the raw sqlite3 baseline's) syncs only at checkpoints.",
-    "Big blob on sqlite: no raw sqlite3 baseline, since one BLOB value cannot exceed SQLite's "
-    "SQLITE_MAX_LENGTH (1,000,000,000 bytes) < 1 GiB; the plain file copy is the baseline.",
+    "The plain-file baseline writes without fsync; SQLite in WAL mode with synchronous=NORMAL (the driver's "
+    "setting, and the raw sqlite3 baseline's) syncs only at checkpoints.",
+    "Big blob on sqlite: no raw sqlite3 baseline, since one BLOB value cannot exceed SQLite's SQLITE_MAX_LENGTH "
+    "(1,000,000,000 bytes) < 1 GiB; the plain file copy is the baseline.",
 ]
 
 
 @contextlib.contextmanager
-def server(wanted: bool) -> Iterator[str | None]:
-    if not wanted:
-        yield None
-    elif url := os.environ.get(SERVER_ENV):
+def server(variable: str, backend: str) -> Iterator[str]:
+    if url := os.environ.get(variable):
         yield url
     else:
-        with running_ferretdb() as url:
+        options = {"backend": backend} if backend != "sqlite" else {}  # SQLite: the launcher's default
+        with ferretdb_server.running_ferretdb(**options) as url:
             yield url
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: smaller sizes, fewer repetitions (< 2 min)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: smaller sizes, fewer repetitions")
     parser.add_argument("--only", default="", help=f"comma-separated workloads among {', '.join(WORKLOADS)}")
-    parser.add_argument("--out", type=Path, help="where results.json, throughput.png (and a partial BENCHMARKS.md) go")
-    parser.add_argument("--no-mongodb", action="store_true", help="embedded driver only (no server)")
+    parser.add_argument("--no-mongodb", action="store_true", help="the embedded driver only (no server)")
     args = parser.parse_args(argv)
     chosen = [w.strip() for w in args.only.split(",") if w.strip()] or list(WORKLOADS)
-    unknown = set(chosen) - set(WORKLOADS)
-    if unknown:
+    if unknown := set(chosen) - set(WORKLOADS):
         parser.error(f"unknown workload(s) {sorted(unknown)}; choose among {', '.join(WORKLOADS)}")
     full = not args.quick and chosen == list(WORKLOADS) and not args.no_mongodb
-    out = args.out or (ROOT / "bench" / "results" / ("" if full else ("quick" if args.quick else "partial")))
+    out = ROOT / "bench" / "results" / ("" if full else "quick" if args.quick else "partial")
     out.mkdir(parents=True, exist_ok=True)
-    markdown_path = ROOT / "BENCHMARKS.md" if full and args.out is None else out / "BENCHMARKS.md"
+    markdown_path = ROOT / "BENCHMARKS.md" if full else out / "BENCHMARKS.md"
     command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:]))
+    growth_on_pg = "growth" in chosen and "backend" in inspect.signature(ferretdb_server.running_ferretdb).parameters
 
     started, clock = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="brainstorm-bench-") as tmp, server(not args.no_mongodb) as url:
-        ctx = Context(quick=args.quick, tmp=Path(tmp), server_url=url)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="brainstorm-bench-")))
+        url = None if args.no_mongodb else stack.enter_context(server("BRAINSTORM_BENCH_MONGODB_URL", "sqlite"))
+        growth_url = url and (stack.enter_context(server(GROWTH_ENV, "postgresql")) if growth_on_pg else url)
+        ctx = Context(quick=args.quick, tmp=tmp, server_url=url, growth_url=growth_url)
+        stack.callback(ctx.close)
         ctx.notes += STANDING_NOTES
-        if url:
-            cap = max(workloads.growth_sizes(ctx)[1])
-            ctx.notes.append(
-                f"Growth on mongodb stops at {cap:,} snapshots: FerretDB (SQLite backend) decodes every document "
-                "of the collection for any filter not on _id, so each driver save costs O(n) on the server (2,000 "
-                "saves took 377 s here). The growth databases are filled with insert_many of copies of a "
-                "driver-written snapshot document (the last snapshot of each is saved by the driver); the "
-                "embedded driver's growth database is filled by driver saves only."
-            )
         machine = report.machine(url)
-        print(
-            f"brainstorm benchmarks: {', '.join(chosen)}{' (quick)' if args.quick else ''}; "
-            f"server: {machine.get('server', 'none')}",
-            flush=True,
-        )
+        if growth_url:
+            backend = ", PostgreSQL backend" if growth_on_pg and growth_url != os.environ.get(GROWTH_ENV) else ""
+            ctx.growth_server = machine["growth server"] = report.server_version(growth_url) + backend
+            if not growth_on_pg:
+                ctx.notes.append("Growth on mongodb ran on the main server: no PostgreSQL-backed FerretDB launcher.")
+        print(f"brainstorm benchmarks: {', '.join(chosen)}{' (quick)' * args.quick}; server: {machine.get('server')}")
         for name in chosen:
             began = time.perf_counter()
             print(f"[{name}]", flush=True)
             WORKLOADS[name](ctx)
             print(f"[{name}] {time.perf_counter() - began:.0f} s", flush=True)
         if url:
-            unserved = ctx.recorder.unserved()
             ctx.extra["mongodb_queries_checked"] = len(ctx.recorder.queries)
-            ctx.extra["mongodb_unserved_queries"] = sorted({str(q) for q in unserved})
-        if ctx._client is not None:
-            ctx._client.close()
+            ctx.extra["mongodb_unserved_queries"] = sorted({str(q) for q in ctx.recorder.unserved()})
     duration = time.perf_counter() - clock
     targets = report.evaluate(ctx.rows, ctx.extra, args.quick)
     doc = {
-        "command": command,
-        "started": started,
-        "duration_s": duration,
-        "quick": args.quick,
-        "workloads": chosen,
-        "machine": machine,
-        "targets": targets,
-        "rows": ctx.rows,
-        "extra": ctx.extra,
-        "notes": ctx.notes,
-        "failures": ctx.failures,
+        **{"command": command, "started": started, "duration_s": duration, "quick": args.quick},
+        **{"machine": machine, "targets": targets, "rows": ctx.rows, "extra": ctx.extra},
+        **{"notes": ctx.notes, "failures": ctx.failures},
     }
-    report.write_json(doc, out / "results.json")
+    (out / "results.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")  # not committed
     report.plot(ctx.rows, out / "throughput.png")
-    plot_link = os.path.relpath(out / "throughput.png", markdown_path.parent)
-    markdown_path.write_text(report.markdown(doc, plot_link))
+    markdown_path.write_text(report.markdown(doc, os.path.relpath(out / "throughput.png", markdown_path.parent)))
 
-    print()
-    print(report.text_table(ctx.rows))
-    print()
+    print(f"\n{report.text_table(ctx.rows)}\n")
     for verdict in targets:
         print("  " + " | ".join(report.verdict_cells(verdict)))
-    for plan in ctx.extra.get("explain_query_plan", []):
-        print(f"\nEXPLAIN QUERY PLAN  [{plan['call']}] {plan['sql']}")
-        for line in plan["plan"]:
-            print(f"    {line}")
-    print(f"\n{duration:.0f} s; wrote {out / 'results.json'}, {out / 'throughput.png'}, {markdown_path}")
+    print(f"\n{duration:.0f} s; wrote {markdown_path} and {out / 'throughput.png'} (results.json beside it)")
     for failure in ctx.failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if ctx.failures else 0

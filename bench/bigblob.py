@@ -8,7 +8,6 @@ and prints its figures as JSON: wall, client CPU, and peak RSS minus RSS before 
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import json
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import untimed
+from bench.measure import summary, untimed
 from bench.stores import stream_digest
 
 MiB = 1024 * 1024
@@ -156,146 +155,103 @@ def _spawn(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(ctx: Any) -> None:
-    """Write and stream back one big blob on each driver and its baseline; record one row per step."""
+    """Write and stream back one big blob on each driver and its baseline, each step in a fresh process."""
     from . import payloads
     from .context import with_database
 
     size = 32 * MiB if ctx.quick else 1024 * MiB
-    label = f"{size // MiB} MiB from a file object"
-    source = ctx.tmp / "big" / "source.bin"
+    label, big = f"{size // MiB} MiB from a file object", ctx.tmp / "big"
     print(f"  size: writing the {size // MiB} MiB source file ...", flush=True)
-    expected = payloads.big_file(source, size)
-    common = {"source": str(source), "sha256": expected, "size": size}
+    common = {"source": str(big / "source.bin"), "sha256": payloads.big_file(big / "source.bin", size), "size": size}
     plans: list[tuple[str, str, dict[str, Any]]] = []
-    sqlite_reps = 1 if ctx.quick else 2
-    for rep in range(sqlite_reps):
-        db_file = ctx.tmp / "big" / f"big-{rep}.db"
-        copy = ctx.tmp / "big" / f"copy-{rep}.bin"
+    for rep in range(1 if ctx.quick else 2):
         pair = [
-            ("sqlite", "brainstorm", {"url": f"sqlite:///{db_file}"}),
-            ("sqlite", "plain file", {"target": str(copy)}),
+            ("sqlite", "brainstorm", {"url": f"sqlite:///{big / f'big-{rep}.db'}"}),
+            ("sqlite", "plain file", {"target": str(big / f"copy-{rep}.bin")}),
         ]
-        plans += pair if rep % 2 == 0 else pair[::-1]
-        plans.append(("sqlite", DIGEST, {}))
+        plans += [*(pair if rep % 2 == 0 else pair[::-1]), ("sqlite", DIGEST, {})]
     if ctx.server_url:
-        ctx.drop("bench_big_driver")
-        ctx.drop("bench_big_raw")
         # FerretDB decodes the whole chunks collection for every batch of a GridFS read, so one 16 MiB batch
         # of a 1 GiB file can take longer than the driver's default 15 s reply timeout: allow 5 minutes.
-        driver_url = with_database(ctx.server_url, "bench_big_driver")
-        driver_url += ("&" if "?" in driver_url else "?") + "socketTimeoutMS=300000"
         plans += [
-            ("mongodb", "brainstorm", {"url": driver_url}),
+            ("mongodb", "brainstorm", {"url": with_database(ctx.server_url, "bench_big") + "?socketTimeoutMS=300000"}),
             ("mongodb", "raw pymongo", {"url": with_database(ctx.server_url, "bench_big_raw")}),
             ("mongodb", DIGEST, {}),
         ]
+        ctx.drop("bench_big")
+        ctx.drop("bench_big_raw")
     figures: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-
-    def step(db: str, variant: str, where: dict[str, Any], name: str, ref: Any = None) -> dict[str, Any] | None:
-        try:
-            done = _spawn({**common, **where, "db": db, "variant": variant, "step": name, "ref": ref})
-        except RuntimeError as exc:
-            reason = str(exc).strip().splitlines()[-1]
-            where_ = f"size / {db} / {variant} / {name}"
-            if variant == "brainstorm":  # the driver must work; a baseline the server cannot serve is noted
-                ctx.failures.append(f"{where_}: {reason}")
-            else:
-                ctx.notes.append(
-                    f"Baseline unavailable on this server: {where_}: {reason}. "
-                    + (
-                        "FerretDB v1 answers GridOut's getMore with more than the 48 MB a message may hold once a "
-                        "GridFS file exceeds about 90 MiB; the raw chunk cursor (batch_size(16)) stands in as the "
-                        "read baseline."
-                        if "message size" in reason
-                        else ""
-                    )
-                )
-            ctx.rows.append(
-                {
-                    "workload": f"size {name}",
-                    "db": db,
-                    "case": label,
-                    "variant": "(failed)",
-                    "failed_variant": variant,
-                    "error": reason,
-                }
-            )
-            print(f"    failed: {reason}", flush=True)
-            return None
-        if not done["verified"]:
-            ctx.failures.append(f"size / {db} / {variant} / {name}: read back differs")
-        figures.setdefault((db, variant, name), []).append(done)
-        return done
-
     for db, variant, where in plans:
         print(f"  size / {db} / {variant}: write and stream back ...", flush=True)
-        wrote = step(db, variant, where, "write")
-        if wrote and variant != DIGEST:
-            step(db, variant, where, "read", wrote["ref"])
-            if variant == "raw pymongo" and not ctx.quick:
-                step(db, CHUNK_CURSOR, where, "read", wrote["ref"])
-        if db == "sqlite" and where:  # the database, its WAL, the payload files beside it, the plain copy
-            for path in (Path(where.get("url", "sqlite:///")[len("sqlite:///") :]), Path(where.get("target", ""))):
-                for suffix in ("", "-wal", "-shm"):
-                    with contextlib.suppress(OSError):
-                        Path(str(path) + suffix).unlink()
-                shutil.rmtree(f"{path}-blobs", ignore_errors=True)
+        steps = [("write", variant)] + [("read", variant)] * (variant != DIGEST)
+        steps += [("read", CHUNK_CURSOR)] * (variant == "raw pymongo" and not ctx.quick)
+        ref = None
+        for step, who in steps:
+            try:
+                done = _spawn({**common, **where, "db": db, "variant": who, "step": step, "ref": ref})
+            except RuntimeError as exc:
+                reason = str(exc).strip().splitlines()[-1]
+                # the driver must work; a baseline the server cannot serve is noted
+                (ctx.failures if who == "brainstorm" else ctx.notes).append(f"size / {db} / {who} / {step}: {reason}")
+                ctx.rows.append(
+                    {
+                        "workload": f"size {step}",
+                        "db": db,
+                        "case": label,
+                        "variant": "(failed)",
+                        "failed_variant": who,
+                        "error": reason,
+                    }
+                )
+                break
+            if not done["verified"]:
+                ctx.failures.append(f"size / {db} / {who} / {step}: read back differs")
+            figures.setdefault((db, who, step), []).append(done)
+            ref = done.get("ref", ref)
+        # on sqlite: the database, its WAL, the payload files beside it, or the plain copy
+        for path in filter(
+            None, [where.get("target"), where.get("url", "").removeprefix("sqlite:///")] * (db == "sqlite")
+        ):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            shutil.rmtree(f"{path}-blobs", ignore_errors=True)
     if ctx.server_url:
-        ctx.drop("bench_big_driver")
+        ctx.drop("bench_big")
         ctx.drop("bench_big_raw")
-    source.unlink()
-    _record(ctx, figures, size, label)
-
-
-def _record(ctx: Any, figures: dict[tuple[str, str, str], list[dict[str, Any]]], size: int, label: str) -> None:
-    from .measure import summary
-
-    references = {"sqlite": "plain file", "mongodb": "raw pymongo"}
+    if ctx.server_url and ("mongodb", "raw pymongo", "read") not in figures:
+        ctx.notes.append(
+            "size / mongodb: FerretDB v1 answers GridOut's getMore with more than the 48 MB a message may hold once a "
+            "GridFS file exceeds about 90 MiB; the raw chunk cursor (batch_size(16)) is then the read baseline."
+        )
+    (big / "source.bin").unlink()
     for (db, variant, step), runs in figures.items():
-        reference_name = references[db]
-        if (db, reference_name, step) not in figures and (db, CHUNK_CURSOR, step) in figures:
-            reference_name = CHUNK_CURSOR  # GridOut could not read it back from this server
-        reference = figures.get((db, reference_name, step))
-        row: dict[str, Any] = {
-            "workload": f"size {step}",
-            "db": db,
-            "case": label,
-            "variant": variant,
-            "reference": reference_name,
-            "note": (
-                "fresh process per step; "
-                + ("1 MiB reads" if variant != CHUNK_CURSOR else f"find on fs.chunks, batch_size({CHUNK_BATCH})")
-            )
-            if step == "read"
-            else "fresh process per step"
-            + ("; hashlib.sha256 of a 1 MiB buffer, repeated" if variant == DIGEST else ""),
-            "ops_per_sample": 1,
-            "bytes_per_op": size,
-            "size": size,
-            "wall_s": summary([r["wall"] for r in runs]),
-            "cpu_s": summary([r["cpu"] for r in runs]),
-            "peak_rss_added_bytes": max(r["peak_added"] for r in runs),
-            "peak_source": runs[0]["peak_source"],
-            "verified": all(r["verified"] for r in runs),
-            "samples": runs,
-        }
-        digest = figures.get((db, DIGEST, step)) if variant == "brainstorm" else None
-        if reference and variant not in (reference_name, references[db]):
-            for metric in ("cpu", "wall"):
-                pairs = [a[metric] / b[metric] for a, b in zip(runs, reference, strict=False) if b[metric] > 0]
-                row[f"ratio_{metric}"] = summary(pairs) if pairs else None
-                if digest:  # each run with the digest run of the same round taken out
-                    less = [
-                        (a[metric] - d[metric]) / b[metric]
-                        for a, d, b in zip(runs, digest, reference, strict=False)
-                        if b[metric] > 0
-                    ]
-                    row[f"ratio_{metric}_less_included"] = summary(less) if less else None
-            if digest:
-                row["includes"] = DIGEST
-        row["mb_per_s_wall"] = size / row["wall_s"]["median"] / 1e6
-        row["mb_per_cpu_s"] = size / row["cpu_s"]["median"] / 1e6 if row["cpu_s"]["median"] > 0 else None
-        ctx.rows.append(row)
+        reference = {"sqlite": "plain file", "mongodb": "raw pymongo"}[db]
+        if (db, reference, step) not in figures and (db, CHUNK_CURSOR, step) in figures:
+            reference = CHUNK_CURSOR  # GridOut could not read it back from this server
+        pairs = lambda key: [(r["wall"], r["cpu"]) for r in figures.get(key, [])]  # noqa: E731
+        row = ctx.add_row(
+            f"size {step}",
+            db,
+            label,
+            variant,
+            pairs((db, variant, step)),
+            pairs((db, reference, step)),
+            reference,
+            nbytes=size,
+            size=size,
+            peak_rss_added_bytes=max(r["peak_added"] for r in runs),
+            verified=all(r["verified"] for r in runs),
+        )
+        if (
+            variant == "brainstorm"
+            and (digest := pairs((db, DIGEST, step)))
+            and (theirs := pairs((db, reference, step)))
+        ):
+            row["includes"] = DIGEST  # each run with the digest run of the same round taken out
+            for i, metric in enumerate(("wall", "cpu")):
+                mine = pairs((db, variant, step))
+                less = [(a[i] - d[i]) / b[i] for a, d, b in zip(mine, digest, theirs, strict=False) if b[i] > 0]
+                row[f"ratio_{metric}_less_included"] = summary(less) if less else None
 
 
 if __name__ == "__main__":

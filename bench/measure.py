@@ -42,8 +42,7 @@ class CommandCounter(monitoring.CommandListener):
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
 
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+    failed = succeeded  # type: ignore[assignment]
 
     def snapshot(self) -> tuple[int, Counter[str]]:
         with self._lock:
@@ -53,9 +52,7 @@ class CommandCounter(monitoring.CommandListener):
 class Untimed:
     """Time spent checking what was read (hashing), taken out of a sample's wall and CPU time."""
 
-    def __init__(self) -> None:
-        self.wall = 0.0
-        self.cpu = 0.0
+    wall = cpu = 0.0
 
     def reset(self) -> None:
         self.wall = self.cpu = 0.0
@@ -88,7 +85,6 @@ class Variant:
     nbytes: int = 0
     verify: Callable[[], Any] | None = None
     after: Callable[[], Any] | None = None  # untimed, after every run: check this run's writes, tidy up
-    note: str = ""
     includes: str | None = None
     """Another variant of the case that measures part of this one's work (the sha256 a driver must
     compute): its ratios are also reported with that part's cost, from the same repetition, taken out."""
@@ -122,8 +118,7 @@ def run_interleaved(
                 variant.after()
     samples: dict[str, list[Sample]] = {v.name: [] for v in variants}
     for rep in range(reps):
-        order = list(variants[rep % len(variants) :]) + list(variants[: rep % len(variants)])
-        for variant in order:
+        for variant in [*variants[rep % len(variants) :], *variants[: rep % len(variants)]]:
             samples[variant.name].append(_timed(variant, counter))
             if variant.after:
                 variant.after()
@@ -143,12 +138,8 @@ def _timed(variant: Variant, counter: CommandCounter | None) -> Sample:
         gc.enable()
     after = counter.snapshot() if counter else (0, Counter())
     by_name = {k: v / variant.ops for k, v in (after[1] - before[1]).items()}
-    return Sample(
-        wall=(wall - untimed.wall) / variant.ops,
-        cpu=(cpu - untimed.cpu) / variant.ops,
-        cmds=(after[0] - before[0]) / variant.ops,
-        cmds_by_name=by_name,
-    )
+    ops = variant.ops
+    return Sample((wall - untimed.wall) / ops, (cpu - untimed.cpu) / ops, (after[0] - before[0]) / ops, by_name)
 
 
 def python_peak(variant: Variant) -> int:

@@ -11,7 +11,6 @@ import functools
 import hashlib
 import io
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.lib import format as npy
@@ -83,10 +82,6 @@ def colour_jpeg() -> bytes:
 
 def random_bytes(size: int, seed: int = 0) -> bytes:
     return np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
-
-
-def sha256(data: Any) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_file(path: Path, data: bytes) -> Path:

@@ -1,14 +1,17 @@
-"""The ways of storing a snapshot that the workloads compare: the drivers and every baseline.
+"""The ways of storing a snapshot that the workloads compare (the drivers and every baseline), and the
+variants that time them.
 
-Each store saves a snapshot the way the pipeline does (one call per parser result), checks that it
-reads back exactly what it saved, and (on the server) removes it again so every repetition starts
-from the same state. Checking and tidying are never timed.
+A store saves a snapshot as the pipeline does (one call per parser result); after each repetition,
+untimed, it checks that it reads back what it saved and (where asked) removes it again, so every
+repetition starts from the same state. The baselines keep their own documents, tables and files: none
+reads or writes the drivers' layout.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import json
 import shutil
@@ -22,7 +25,7 @@ import numpy as np
 from brainstorm.database_drivers import Blob
 
 from .context import USER, next_datetime
-from .measure import Variant
+from .measure import Variant, untimed
 
 MiB = 1024 * 1024
 INLINE_DOCUMENT_LIMIT = 16 * MiB - 64 * 1024
@@ -31,47 +34,35 @@ INLINE_DOCUMENT_LIMIT = 16 * MiB - 64 * 1024
 
 @dataclasses.dataclass
 class Payload:
-    """A parser's output: an array, encoded bytes, or a file; `stored` is the bytes a store keeps."""
+    """A parser's output (an array, encoded bytes, or a file); `stored` is the bytes a store keeps.
 
-    kind: str  # "ndarray", "bytes" or "file"
+    The driver is handed the array or the file; a baseline the stored bytes ready-made, or the same file.
+    """
+
     stored: bytes
     array: np.ndarray | None = None
     path: Path | None = None
 
-    @classmethod
-    def of_array(cls, array: np.ndarray, stored: bytes) -> Payload:
-        return cls("ndarray", stored, array=array)
-
-    @classmethod
-    def of_bytes(cls, data: bytes) -> Payload:
-        return cls("bytes", data)
-
-    @classmethod
-    def of_file(cls, path: Path) -> Payload:
-        return cls("file", path.read_bytes(), path=path)
-
     @property
     def extension(self) -> str:
-        return ".npy" if self.kind == "ndarray" else (self.path.suffix if self.path else ".bin")
+        return ".npy" if self.array is not None else (self.path.suffix if self.path else ".bin")
 
     def for_driver(self) -> Any:
-        if self.kind == "ndarray":
-            return self.array
-        if self.kind == "file":
-            assert self.path is not None
-            return Blob.from_path(self.path)
-        return self.stored
+        return self.array if self.array is not None else Blob.from_path(self.path) if self.path else self.stored
 
-    def for_raw(self) -> Any:
-        """What a raw client is handed: the same bytes, or the same file opened."""
-        if self.kind == "file":
-            assert self.path is not None
-            return self.path.open("rb")
-        return self.stored
+    def source(self) -> Any:
+        """What a raw client uploads: the bytes, or the same file opened."""
+        return self.path.open("rb") if self.path else io.BytesIO(self.stored)
+
+    def read(self) -> bytes:
+        return self.path.read_bytes() if self.path else self.stored
+
+    def write_to(self, target: Path) -> None:
+        with self.source() as source, target.open("wb") as out:
+            shutil.copyfileobj(source, out, MiB)
 
     def matches(self, value: Any) -> bool:
-        if self.kind == "ndarray":
-            assert self.array is not None
+        if self.array is not None:
             return (
                 isinstance(value, np.ndarray) and value.dtype == self.array.dtype and np.array_equal(value, self.array)
             )
@@ -92,14 +83,7 @@ def spec_bytes(spec: Spec) -> int:
     return sum(len(r.payload.stored) for r in spec if r.payload)
 
 
-def _read(source: Any) -> bytes:
-    if isinstance(source, bytes):
-        return source
-    with source:
-        return bytes(source.read())
-
-
-def _check(condition: bool, what: str) -> None:
+def check(condition: bool, what: str) -> None:
     if not condition:
         raise AssertionError(f"read back differs from what was written: {what}")
 
@@ -118,12 +102,10 @@ class Store:
 
 
 class DriverStore(Store):
-    """A brainstorm driver; `tidy` (given on the server) removes a snapshot with another client."""
+    """A brainstorm driver; with `tidy`, each snapshot is deleted again (`delete_snapshot`)."""
 
-    def __init__(self, driver: Any, tidy: Callable[[int], None] | None = None) -> None:
-        self.driver = driver
-        self.ids: dict[dt.datetime, int] = {}
-        self._tidy = tidy
+    def __init__(self, driver: Any, tidy: bool = False) -> None:
+        self.driver, self.ids, self._tidy = driver, dict[dt.datetime, int](), tidy
 
     def save(self, when: dt.datetime, spec: Spec) -> None:
         for result in spec:
@@ -135,179 +117,109 @@ class DriverStore(Store):
                 value["data"].close()
 
     def check(self, when: dt.datetime, spec: Spec) -> None:
-        snapshot_id = self.ids[when]
-        snapshot = self.driver.get_snapshot(USER, snapshot_id)
-        _check(snapshot is not None and snapshot["datetime"] == when, f"snapshot {snapshot_id}")
-        _check(snapshot["available_results"] == sorted(r.name for r in spec), "available results")
+        snapshot = self.driver.get_snapshot(USER, self.ids[when])
+        check(snapshot is not None and snapshot["datetime"] == when, f"snapshot {self.ids[when]}")
+        check(snapshot["available_results"] == sorted(r.name for r in spec), "available results")
         for result in spec:
-            stored = self.driver.get_result(USER, snapshot_id, result.name)
-            _check(all(stored[k] == v for k, v in result.fields.items()), f"{result.name} fields")
-            if result.payload:
-                _check(result.payload.matches(stored["data"]), f"{result.name} payload")
+            stored = self.driver.get_result(USER, self.ids[when], result.name)
+            check(all(stored[k] == v for k, v in result.fields.items()), f"{result.name} fields")
+            check(not result.payload or result.payload.matches(stored["data"]), f"{result.name} payload")
 
     def tidy(self, when: dt.datetime) -> None:
         snapshot_id = self.ids.pop(when)
         if self._tidy:
-            self._tidy(snapshot_id)
+            self.driver.delete_snapshot(USER, snapshot_id)
 
 
-def mongo_tidy(client_db: Any) -> Callable[[int], None]:
-    """Remove one of the driver's snapshots and its GridFS files (with the baselines' client)."""
-    import gridfs
+class MongoStore(Store):
+    """Raw pymongo: one document per snapshot, a `$set` per result, each payload uploaded with
+    GridFSBucket (`gridfs`), as `Binary` inside the document (`inline`), or written to a file whose
+    path the document keeps (`path`, the old way)."""
 
-    bucket = gridfs.GridFSBucket(client_db, "blobs")
-
-    def tidy(snapshot_id: int) -> None:
-        key = {"user_id": USER, "snapshot_id": snapshot_id}
-        for name in client_db.list_collection_names():  # snapshots, results: whatever the layout keeps
-            if not name.startswith(("blobs.", "system.")):
-                client_db[name].delete_many(key)
-        for file in client_db["blobs.files"].find({"metadata.user_id": USER, "metadata.snapshot_id": snapshot_id}):
-            bucket.delete(file["_id"])
-
-    return tidy
-
-
-class GridFSStore(Store):
-    """Raw pymongo: each payload uploaded with GridFSBucket, then one metadata write per result."""
-
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, mode: str, directory: Path | None = None) -> None:
         import gridfs
 
-        self.collection = db["raw_snapshots"]
+        self.mode, self.directory = mode, directory
+        self.collection = db[f"{mode}_snapshots"]
         self.collection.create_index([("user_id", 1), ("datetime", 1)], unique=True)
         self.bucket = gridfs.GridFSBucket(db)
-        self.bucket.upload_from_stream("anchor", b"-" * 1024)  # a bucket in use: see _mongo_save_case
+        if mode == "gridfs":
+            self.bucket.upload_from_stream("anchor", b"-" * 1024)  # a bucket in use, as in steady use
+        if directory:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def _put(self, when: dt.datetime, result: ResultSpec) -> Any:
+        assert result.payload is not None
+        name = f"{USER}-{when:%Y%m%d%H%M%S}-{result.name}{result.payload.extension}"
+        if self.mode == "gridfs" and result.payload.path is None:
+            return self.bucket.upload_from_stream(name, result.payload.stored)
+        if self.mode == "gridfs":
+            with result.payload.source() as source:
+                return self.bucket.upload_from_stream(name, source)
+        if self.mode == "inline":
+            from bson import Binary
+
+            return Binary(result.payload.read())
+        assert self.directory is not None
+        result.payload.write_to(self.directory / name)
+        return str(self.directory / name)
+
+    def _get(self, stored: Any) -> bytes:
+        if self.mode == "gridfs":
+            return bytes(self.bucket.open_download_stream(stored).read())
+        return bytes(stored) if self.mode == "inline" else Path(stored).read_bytes()
 
     def save(self, when: dt.datetime, spec: Spec) -> None:
         for result in spec:
             doc = dict(result.fields)
             if result.payload:
-                source = result.payload.for_raw()
-                doc["data"] = self.bucket.upload_from_stream(f"{USER}/{when.isoformat()}/{result.name}", source)
-                if not isinstance(source, bytes):
-                    source.close()
+                doc["data"] = self._put(when, result)
             self.collection.update_one(
                 {"user_id": USER, "datetime": when}, {"$set": {f"results.{result.name}": doc}}, upsert=True
             )
 
     def check(self, when: dt.datetime, spec: Spec) -> None:
         doc = self.collection.find_one({"user_id": USER, "datetime": when})
-        _check(doc is not None, "raw snapshot document")
+        check(doc is not None, f"{self.mode} snapshot document")
         for result in spec:
             stored = doc["results"][result.name]
-            _check(all(stored[k] == v for k, v in result.fields.items()), f"{result.name} fields")
-            if result.payload:
-                data = self.bucket.open_download_stream(stored["data"]).read()
-                _check(data == result.payload.stored, f"{result.name} GridFS bytes")
+            check(all(stored[k] == v for k, v in result.fields.items()), f"{result.name} fields")
+            check(not result.payload or self._get(stored["data"]) == result.payload.stored, f"{result.name} bytes")
 
     def tidy(self, when: dt.datetime) -> None:
         doc = self.collection.find_one_and_delete({"user_id": USER, "datetime": when})
         for stored in (doc or {}).get("results", {}).values():
-            if "data" in stored:
+            if "data" in stored and self.mode == "gridfs":
                 self.bucket.delete(stored["data"])
-
-
-class InlineStore(Store):
-    """Raw pymongo: the payload as `Binary` inside the snapshot's document."""
-
-    def __init__(self, db: Any) -> None:
-        self.collection = db["inline_snapshots"]
-        self.collection.create_index([("user_id", 1), ("datetime", 1)], unique=True)
-
-    def save(self, when: dt.datetime, spec: Spec) -> None:
-        from bson import Binary
-
-        for result in spec:
-            doc = dict(result.fields)
-            if result.payload:
-                doc["data"] = Binary(_read(result.payload.for_raw()))
-            self.collection.update_one(
-                {"user_id": USER, "datetime": when}, {"$set": {f"results.{result.name}": doc}}, upsert=True
-            )
-
-    def check(self, when: dt.datetime, spec: Spec) -> None:
-        doc = self.collection.find_one({"user_id": USER, "datetime": when})
-        _check(doc is not None, "inline snapshot document")
-        for result in spec:
-            stored = doc["results"][result.name]
-            _check(all(stored[k] == v for k, v in result.fields.items()), f"{result.name} fields")
-            if result.payload:
-                _check(bytes(stored["data"]) == result.payload.stored, f"{result.name} inline bytes")
-
-    def tidy(self, when: dt.datetime) -> None:
-        self.collection.delete_one({"user_id": USER, "datetime": when})
-
-
-def _write_payload(path: Path, payload: Payload) -> None:
-    source = payload.for_raw()
-    with path.open("wb") as out:
-        if isinstance(source, bytes):
-            out.write(source)
-        else:
-            with source:
-                shutil.copyfileobj(source, out, MiB)
-
-
-class FilePathStore(Store):
-    """The old way: each payload written to a file on disk, its path stored in the snapshot's document."""
-
-    def __init__(self, db: Any, directory: Path) -> None:
-        self.collection = db["file_snapshots"]
-        self.collection.create_index([("user_id", 1), ("datetime", 1)], unique=True)
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-
-    def save(self, when: dt.datetime, spec: Spec) -> None:
-        for result in spec:
-            doc = dict(result.fields)
-            if result.payload:
-                path = self.directory / f"{USER}-{when:%Y%m%d%H%M%S}-{result.name}{result.payload.extension}"
-                _write_payload(path, result.payload)
-                doc["path"] = str(path)
-            self.collection.update_one(
-                {"user_id": USER, "datetime": when}, {"$set": {f"results.{result.name}": doc}}, upsert=True
-            )
-
-    def check(self, when: dt.datetime, spec: Spec) -> None:
-        doc = self.collection.find_one({"user_id": USER, "datetime": when})
-        _check(doc is not None, "file-path snapshot document")
-        for result in spec:
-            stored = doc["results"][result.name]
-            if result.payload:
-                _check(Path(stored["path"]).read_bytes() == result.payload.stored, f"{result.name} file bytes")
-
-    def tidy(self, when: dt.datetime) -> None:
-        doc = self.collection.find_one_and_delete({"user_id": USER, "datetime": when})
-        for stored in (doc or {}).get("results", {}).values():
-            if "path" in stored:
-                Path(stored["path"]).unlink()
+            elif "data" in stored and self.mode == "path":
+                Path(stored["data"]).unlink()
 
 
 class PlainFileStore(Store):
-    """The disk's limit: each payload's bytes written to a file, nothing else."""
+    """The disk's limit: each payload's bytes written to a file, nothing else (no fsync)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, when: dt.datetime, result: ResultSpec) -> Path:
+    def path(self, when: dt.datetime, result: ResultSpec) -> Path:
         assert result.payload is not None
         return self.directory / f"{USER}-{when:%Y%m%d%H%M%S}-{result.name}{result.payload.extension}"
 
     def save(self, when: dt.datetime, spec: Spec) -> None:
         for result in spec:
             if result.payload:
-                _write_payload(self._path(when, result), result.payload)
+                result.payload.write_to(self.path(when, result))
 
     def check(self, when: dt.datetime, spec: Spec) -> None:
         for result in spec:
             if result.payload:
-                _check(self._path(when, result).read_bytes() == result.payload.stored, f"{result.name} file bytes")
+                check(self.path(when, result).read_bytes() == result.payload.stored, f"{result.name} file bytes")
 
 
 def raw_sqlite(path: Path) -> sqlite3.Connection:
-    """A plain sqlite3 connection with the driver's settings (WAL, synchronous NORMAL, autocommit)."""
+    """A plain sqlite3 connection with the driver's settings (WAL, synchronous NORMAL, autocommit) and the
+    baselines' one table: a row per result, keyed by user, datetime (ms) and name, the payload a BLOB."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
@@ -318,7 +230,7 @@ def raw_sqlite(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _millis(when: dt.datetime) -> int:
+def millis(when: dt.datetime) -> int:
     return int((when - dt.datetime(1970, 1, 1)) / dt.timedelta(milliseconds=1))
 
 
@@ -330,34 +242,32 @@ class RawSqliteStore(Store):
 
     def save(self, when: dt.datetime, spec: Spec) -> None:
         for result in spec:
-            data = _read(result.payload.for_raw()) if result.payload else None
             self.db.execute(
-                "INSERT INTO results (user_id, datetime, name, fields, data) VALUES (?, ?, ?, ?, ?)",
-                (USER, _millis(when), result.name, json.dumps(result.fields), data),
+                "INSERT INTO results VALUES (?, ?, ?, ?, ?)",
+                (USER, millis(when), result.name, json.dumps(result.fields), result.payload and result.payload.read()),
             )
 
     def check(self, when: dt.datetime, spec: Spec) -> None:
         for result in spec:
             row = self.db.execute(
                 "SELECT fields, data FROM results WHERE user_id = ? AND datetime = ? AND name = ?",
-                (USER, _millis(when), result.name),
+                (USER, millis(when), result.name),
             ).fetchone()
-            _check(row is not None and json.loads(row[0]) == result.fields, f"{result.name} row")
-            if result.payload:
-                _check(row[1] == result.payload.stored, f"{result.name} BLOB bytes")
+            check(row is not None and json.loads(row[0]) == result.fields, f"{result.name} row")
+            check(not result.payload or row[1] == result.payload.stored, f"{result.name} BLOB bytes")
 
 
-def save_variant(
-    name: str, store: Store, spec: Spec, per_op: int = 1, note: str = "", includes: str | None = None
-) -> Variant:
+# Variants -----------------------------------------------------------------------------------------
+
+
+def save_variant(name: str, store: Store, spec: Spec, per_op: int = 1, includes: str | None = None) -> Variant:
     """A variant saving `per_op` snapshots per run; after each run they are checked, then tidied."""
     written: list[dt.datetime] = []
 
     def op() -> None:
         for _ in range(per_op):
-            when = next_datetime()
-            store.save(when, spec)
-            written.append(when)
+            written.append(next_datetime())
+            store.save(written[-1], spec)
 
     def after() -> None:
         for when in written:
@@ -365,43 +275,7 @@ def save_variant(
             store.tidy(when)
         written.clear()
 
-    return Variant(name, op, ops=per_op, nbytes=spec_bytes(spec), after=after, note=note, includes=includes)
-
-
-def digest_variant(name: str, spec: Spec, per_op: int = 1) -> Variant:
-    """The sha256 of every payload a save stores, and nothing else: the part of a driver's save that
-    the contract requires (each payload's sha256 is stored with it) and that no raw baseline does."""
-    import hashlib
-
-    digests: list[str] = []
-    payloads = [result.payload.stored for result in spec if result.payload]
-
-    def op() -> None:
-        for _ in range(per_op):
-            digests.extend(hashlib.sha256(stored).hexdigest() for stored in payloads)
-
-    def after() -> None:
-        _check(len(digests) == per_op * len(payloads), "one sha256 per payload")
-        digests.clear()
-
-    return Variant(name, op, ops=per_op, nbytes=spec_bytes(spec), after=after, note="hashlib.sha256 of the payloads")
-
-
-class Reading:
-    """A read variant's last value, checked after the run (never inside the timing)."""
-
-    def __init__(self, expected: Callable[[Any], bool], what: str) -> None:
-        self.expected, self.what = expected, what
-        self.values: list[Any] = []
-
-    def keep(self, value: Any) -> None:
-        self.values.append(value)
-
-    def check(self) -> None:
-        _check(bool(self.values), f"{self.what}: nothing was read")
-        for value in self.values:
-            _check(self.expected(value), self.what)
-        self.values.clear()
+    return Variant(name, op, ops=per_op, nbytes=spec_bytes(spec), after=after, includes=includes)
 
 
 def read_variant(
@@ -410,35 +284,34 @@ def read_variant(
     expected: Callable[[Any], bool],
     nbytes: int,
     per_op: int = 1,
-    note: str = "",
     includes: str | None = None,
 ) -> Variant:
-    reading = Reading(expected, name)
+    """A variant reading `per_op` times per run; every value read is checked after the run."""
+    values: list[Any] = []
 
     def op() -> None:
         for _ in range(per_op):
-            reading.keep(read())
+            values.append(read())
 
-    return Variant(name, op, ops=per_op, nbytes=nbytes, after=reading.check, note=note, includes=includes)
+    def after() -> None:
+        check(bool(values), f"{name}: nothing was read")
+        for value in values:
+            check(expected(value), name)
+        values.clear()
+
+    return Variant(name, op, ops=per_op, nbytes=nbytes, after=after, includes=includes)
 
 
-def read_digest_variant(name: str, data: bytes, per_op: int = 1) -> Variant:
-    """The sha256 of the payload's bytes, and nothing else: what a driver's checked read must compute
-    (it verifies every payload it reads through) and no raw baseline does."""
-    import hashlib
-
-    expected = hashlib.sha256(data).hexdigest()
-    return read_variant(
-        name, lambda: hashlib.sha256(data).hexdigest(), expected.__eq__, len(data), per_op, note="hashlib.sha256"
-    )
+def digest_variant(name: str, payloads: Sequence[bytes], per_op: int = 1) -> Variant:
+    """The sha256 of every payload and nothing else: the digest the contract stores with each payload and
+    checks on every read through to the end, which no raw baseline computes."""
+    expected = [hashlib.sha256(p).hexdigest() for p in payloads]
+    read = lambda: [hashlib.sha256(p).hexdigest() for p in payloads]  # noqa: E731
+    return read_variant(name, read, expected.__eq__, sum(map(len, payloads)), per_op)
 
 
 def stream_digest(stream: Any, size: int = MiB) -> str:
     """Read a stream to its end in `size` reads; the hashing (the check) is not timed."""
-    import hashlib
-
-    from .measure import untimed
-
     digest = hashlib.sha256()
     with stream:
         while chunk := stream.read(size):

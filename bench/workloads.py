@@ -1,18 +1,22 @@
-"""The workloads of issue 4, each run against its baselines in the same run.
+"""The workloads of issue 4, each run against its baselines in the same run, on both drivers.
 
-1. save: a snapshot as the pipeline saves it (one call per parser result), four ways of handing
-   over the colour image; 2. metadata: get_snapshots / get_snapshot / get_result without a blob;
-3. blobs: payloads of 64 KiB..64 MiB saved, read whole and streamed; 4. growth: one user with
-   1,000..100,000 snapshots; 5. size: one 1 GiB blob (bench/bigblob.py, a process per variant).
+save: a snapshot as the pipeline saves it (one call per parser result), four ways of handing over the
+colour image; metadata: get_snapshots / get_snapshot / get_result without a blob; blobs: payloads of
+64 KiB..64 MiB saved, read whole and streamed; growth: one user with 1,000..100,000 snapshots. (size:
+bench/bigblob.py; serve: bench/serving.py; import: bench/importing.py.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +26,7 @@ from .measure import Variant
 from .stores import (
     INLINE_DOCUMENT_LIMIT,
     DriverStore,
-    FilePathStore,
-    GridFSStore,
-    InlineStore,
+    MongoStore,
     Payload,
     PlainFileStore,
     RawSqliteStore,
@@ -32,621 +34,359 @@ from .stores import (
     Spec,
     as_array,
     digest_variant,
-    mongo_tidy,
+    millis,
     raw_sqlite,
-    read_digest_variant,
     read_variant,
     save_variant,
-    spec_bytes,
     stream_digest,
 )
 
 KiB, MiB = 1024, 1024 * 1024
-RAW = "raw pymongo"
-DRIVER = "brainstorm"
-PLAIN = "plain file"
-RAW_SQLITE = "raw sqlite3"
-DIGEST = "sha256 only"
+DRIVER, RAW, PLAIN, RAW_SQLITE, DIGEST = "brainstorm", "raw pymongo", "plain file", "raw sqlite3", "sha256 only"
+REFERENCE = {"mongodb": RAW, "sqlite": PLAIN}
 
 
-def _size_label(size: int) -> str:
+def dbs(ctx: Context) -> list[str]:
+    return ["mongodb", "sqlite"] if ctx.server_url else ["sqlite"]
+
+
+def size_label(size: int) -> str:
     return f"{size // MiB} MiB" if size >= MiB else f"{size // KiB} KiB"
 
 
-# Workload 1: save ---------------------------------------------------------------------------------
+# save ---------------------------------------------------------------------------------------------
 
 
 def snapshot_specs(ctx: Context) -> dict[str, Spec]:
-    colour_fields = {"width": 1920, "height": 1080}
     rest = [
-        ResultSpec(
-            "depth_image", {"width": 224, "height": 172}, Payload.of_array(payloads.depth_map(), payloads.depth_npy())
-        ),
+        ResultSpec("depth_image", {"width": 224, "height": 172}, Payload(payloads.depth_npy(), payloads.depth_map())),
         ResultSpec("pose", payloads.POSE),
         ResultSpec("feelings", payloads.FEELINGS),
     ]
-    png_file = payloads.write_file(ctx.tmp / "parsed" / "color.png", payloads.colour_png())
     colours = {
-        "colour ndarray": Payload.of_array(payloads.colour_image(), payloads.colour_npy()),
-        "colour PNG bytes": Payload.of_bytes(payloads.colour_png()),
-        "colour JPEG bytes": Payload.of_bytes(payloads.colour_jpeg()),
-        "colour PNG file object": Payload.of_file(png_file),
+        "colour ndarray": Payload(payloads.colour_npy(), payloads.colour_image()),
+        "colour PNG bytes": Payload(payloads.colour_png()),
+        "colour JPEG bytes": Payload(payloads.colour_jpeg()),
+        "colour PNG file object": Payload(
+            payloads.colour_png(), path=payloads.write_file(ctx.tmp / "parsed" / "color.png", payloads.colour_png())
+        ),
     }
-    return {name: [ResultSpec("color_image", colour_fields, colour), *rest] for name, colour in colours.items()}
+    fields = {"width": 1920, "height": 1080}
+    return {name: [ResultSpec("color_image", fields, colour), *rest] for name, colour in colours.items()}
 
 
-def _mongo_save_case(
-    ctx: Context, workload: str, case: str, spec: Spec, per_op: int, reps: int, extra: dict[str, Any] | None = None
+def save_case(
+    ctx: Context, db: str, workload: str, case: str, spec: Spec, per_op: int, reps: int, **extra: Any
 ) -> None:
-    driver_db, raw_db = "bench_save_driver", "bench_save_raw"
+    """The driver's save beside the baselines' (and the sha256 it must compute), on one database."""
+    tag = re.sub(r"\W", "_", f"{workload}_{case}")
 
     def build() -> tuple[list[Variant], str, Callable[[], None]]:
-        ctx.drop(driver_db)
-        ctx.drop(raw_db)
-        driver = ctx.mongo_driver(driver_db)
-        db = ctx.client()[raw_db]
-        # A snapshot (with a blob) that stays: every timed save is then a user's next snapshot, not its
-        # first, in a bucket that already has files (as in steady use), whatever the tidying removes.
-        driver.save_snapshot(
-            {"user_id": USER, "datetime": next_datetime(), "anchor": {"data": payloads.random_bytes(100 * KiB)}}
-        )
+        digest = digest_variant(DIGEST, [r.payload.stored for r in spec if r.payload], per_op)
+        if db == "sqlite":
+            driver, raw = ctx.sqlite_driver(f"{tag}.db"), RawSqliteStore(ctx.tmp / f"{tag}_raw.db")
+            baselines = [
+                save_variant(PLAIN, PlainFileStore(ctx.tmp / tag), spec, per_op),
+                save_variant(RAW_SQLITE, raw, spec, per_op),
+            ]
+            return (
+                [save_variant(DRIVER, DriverStore(driver), spec, per_op, includes=DIGEST), *baselines, digest],
+                PLAIN,
+                (lambda: (driver.close(), raw.db.close())),
+            )
+        ctx.drop("bench_save")
+        driver, raw_db = ctx.mongo_driver("bench_save"), ctx.client()["bench_save"]
+        # A snapshot that stays: every timed save is a user's next snapshot, in a bucket with files.
+        driver.save_snapshot({"user_id": USER, "datetime": next_datetime(), "anchor": {"data": bytes(100 * KiB)}})
         variants = [
-            save_variant(
-                DRIVER, DriverStore(driver, mongo_tidy(ctx.client()[driver_db])), spec, per_op, includes=DIGEST
-            ),
-            save_variant(RAW, GridFSStore(db), spec, per_op, note="GridFSBucket upload + 1 update per result"),
-            digest_variant(DIGEST, spec, per_op),
+            save_variant(DRIVER, DriverStore(driver, tidy=True), spec, per_op, includes=DIGEST),
+            save_variant(RAW, MongoStore(raw_db, "gridfs"), spec, per_op),
+            digest,
         ]
-        if spec_bytes(spec) <= INLINE_DOCUMENT_LIMIT:
-            variants.append(save_variant("inline Binary", InlineStore(db), spec, per_op))
-        variants.append(save_variant("file + path", FilePathStore(db, ctx.tmp / "oldway"), spec, per_op))
+        if sum(len(r.payload.stored) for r in spec if r.payload) <= INLINE_DOCUMENT_LIMIT:
+            variants.append(save_variant("inline Binary", MongoStore(raw_db, "inline"), spec, per_op))
+        variants.append(save_variant("file + path", MongoStore(raw_db, "path", ctx.tmp / tag), spec, per_op))
+        return variants, RAW, lambda: (driver.close(), ctx.drop("bench_save"))
 
-        def cleanup() -> None:
-            driver.close()
-            ctx.drop(driver_db)
-            ctx.drop(raw_db)
-
-        return variants, RAW, cleanup
-
-    ctx.run_case(workload, "mongodb", case, build, reps=reps, extra=extra)
-
-
-def _sqlite_save_case(
-    ctx: Context, workload: str, case: str, spec: Spec, per_op: int, reps: int, extra: dict[str, Any] | None = None
-) -> None:
-    tag = case.replace(" ", "_")
-
-    def build() -> tuple[list[Variant], str, Callable[[], None]]:
-        driver = ctx.sqlite_driver(f"save_{tag}.db")
-        raw = RawSqliteStore(ctx.tmp / f"save_{tag}_raw.db")
-        variants = [
-            save_variant(DRIVER, DriverStore(driver), spec, per_op, includes=DIGEST),
-            save_variant(PLAIN, PlainFileStore(ctx.tmp / f"plain_{tag}"), spec, per_op, note="write() of the bytes"),
-            save_variant(RAW_SQLITE, raw, spec, per_op, note="one BLOB row per result"),
-            digest_variant(DIGEST, spec, per_op),
-        ]
-
-        def cleanup() -> None:
-            driver.close()
-            raw.db.close()
-
-        return variants, PLAIN, cleanup
-
-    ctx.run_case(workload, "sqlite", case, build, reps=reps, extra=extra)
+    ctx.run_case(workload, db, case, build, reps=reps + (2 if db == "sqlite" else 0), extra=extra)
 
 
 def save(ctx: Context) -> None:
-    specs = snapshot_specs(ctx)
-    reps = 2 if ctx.quick else 9  # the snapshot saves vary most run to run (server contention)
-    for case, spec in specs.items():
-        if ctx.quick and case != "colour ndarray":
-            continue
-        extra = {"results_per_op": len(spec)}
-        if ctx.server_url:
-            _mongo_save_case(ctx, "save", case, spec, 1, reps, extra)
-        _sqlite_save_case(ctx, "save", case, spec, 1, reps + 2, extra)
+    for case, spec in snapshot_specs(ctx).items():
+        if not ctx.quick or case == "colour ndarray":
+            for db in dbs(ctx):  # the snapshot saves vary most run to run (server contention): 9 repetitions
+                save_case(ctx, db, "save", case, spec, 1, 2 if ctx.quick else 9, results_per_op=len(spec))
 
 
-# Workload 2: metadata reads -----------------------------------------------------------------------
+# metadata -----------------------------------------------------------------------------------------
 
 
 def metadata(ctx: Context) -> None:
+    """The driver's reads beside the same reads in each baseline's own layout, of the same snapshots
+    (raw pymongo: a document per snapshot, GridFS payloads; raw sqlite3: a row per result)."""
     spec = snapshot_specs(ctx)["colour JPEG bytes"]
     count, reps = (5, 3) if ctx.quick else (20, 7)
-    if ctx.server_url:
-        _mongo_metadata(ctx, spec, count, 10 if ctx.quick else 20, reps)
-    _sqlite_metadata(ctx, spec, count, 200, reps)
-
-
-def _saved(driver: Any, spec: Spec, count: int) -> list[int]:
-    store = DriverStore(driver)
-    whens = [next_datetime() for _ in range(count)]
-    for when in whens:
-        store.save(when, spec)
-    store.check(whens[-1], spec)
-    return [store.ids[when] for when in whens]
-
-
-def _expect_listing(ids: list[int]) -> Callable[[Any], bool]:
-    return lambda rows: [row["snapshot_id"] if isinstance(row, dict) else row[0] for row in rows] == ids
-
-
-def _mongo_metadata(ctx: Context, spec: Spec, count: int, per_op: int, reps: int) -> None:
-    """The driver's reads beside the same reads in raw pymongo on the driver's own documents.
-
-    The raw side follows the driver's layout (brainstorm/database_drivers/mongodb_driver.py): a
-    `snapshots` document per snapshot and a `results` document per result.
-    """
-    name = "bench_metadata"
-    ctx.drop(name)
-    driver = ctx.mongo_driver(name)
-    ids = _saved(driver, spec, count)
-    sid = ids[len(ids) // 2]
-    db = ctx.client()[name]
-    key = {"user_id": USER, "snapshot_id": sid}
-    names = sorted(r.name for r in spec)
-    width = spec[0].fields["width"]
-
-    def raw_snapshot() -> Any:
-        doc = db.snapshots.find_one(key, {"_id": 0, "datetime": 1})
-        return doc, sorted(row["name"] for row in db.results.find(key, {"_id": 0, "name": 1}))
-
-    cases: dict[str, list[Variant]] = {
-        "get_snapshots": [
-            read_variant(DRIVER, lambda: driver.get_snapshots(USER), _expect_listing(ids), 0, per_op),
-            read_variant(
-                RAW,
-                lambda: list(
-                    db.snapshots.find({"user_id": USER}, {"_id": 0, "snapshot_id": 1, "datetime": 1}).sort(
-                        "datetime", 1
-                    )
-                ),
-                _expect_listing(ids),
-                0,
-                per_op,
-            ),
-        ],
-        "get_snapshot": [
-            read_variant(
-                DRIVER, lambda: driver.get_snapshot(USER, sid), lambda s: s["available_results"] == names, 0, per_op
-            ),
-            read_variant(RAW, raw_snapshot, lambda s: s[0] is not None and s[1] == names, 0, per_op),
-        ],
-        "get_result (no blob)": [
-            read_variant(
-                DRIVER, lambda: driver.get_result(USER, sid, "color_image")["width"], lambda w: w == width, 0, per_op
-            ),
-            read_variant(
-                RAW,
-                lambda: db.results.find_one({**key, "name": "color_image"})["value"]["width"],
-                lambda w: w == width,
-                0,
-                per_op,
-            ),
-        ],
+    names, width = sorted(r.name for r in spec), spec[0].fields["width"]
+    expected = {
+        "get_snapshots": lambda rows: len(rows) == count,
+        "get_snapshot": lambda s: (s["available_results"] if isinstance(s, dict) else s) == names,
+        "get_result (no blob)": lambda r: r["width"] == width,
     }
+    for db in dbs(ctx):
+        with _metadata_stores(ctx, db) as (driver, raw):
+            store, whens = DriverStore(driver), [next_datetime() for _ in range(count)]
+            for when in whens:
+                store.save(when, spec)
+                raw.save(when, spec)
+            store.check(whens[-1], spec)
+            raw.check(whens[-1], spec)
+            when = whens[count // 2]
+            mine = _driver_metadata_reads(driver, store.ids[when])
+            theirs = _raw_metadata_reads(raw, when)
+            baseline, per_op = (RAW, 10 if ctx.quick else 20) if db == "mongodb" else (RAW_SQLITE, 200)
+            for case, check in expected.items():
+                variants = [read_variant(DRIVER, mine[case], check, 0, per_op)]
+                variants.append(read_variant(baseline, theirs[case], check, 0, per_op))
+                ctx.run_case(
+                    "metadata",
+                    db,
+                    f"{case}, {count} snapshots",
+                    lambda v=variants, b=baseline: (v, b, None),
+                    reps=reps,
+                    peaks=False,
+                )
+
+
+@contextlib.contextmanager
+def _metadata_stores(ctx: Context, db: str) -> Iterator[tuple[Any, Any]]:
+    if db == "sqlite":
+        raw = RawSqliteStore(ctx.tmp / "metadata_raw.db")
+        with ctx.sqlite_driver("metadata.db") as driver:
+            yield driver, raw
+        raw.db.close()
+        return
+    ctx.drop("bench_metadata")
     try:
-        for case, variants in cases.items():
-            ctx.run_case(
-                "metadata",
-                "mongodb",
-                f"{case}, {count} snapshots",
-                lambda v=variants: (v, RAW, lambda: None),
-                reps=reps,
-                peaks=False,
-            )
+        with ctx.mongo_driver("bench_metadata") as driver:
+            yield driver, MongoStore(ctx.client()["bench_metadata"], "gridfs")
     finally:
-        driver.close()
-        ctx.drop(name)
+        ctx.drop("bench_metadata")
 
 
-def _sqlite_metadata(ctx: Context, spec: Spec, count: int, per_op: int, reps: int) -> None:
-    driver = ctx.sqlite_driver("metadata.db")
-    ids = _saved(driver, spec, count)
-    sid = ids[len(ids) // 2]
-    raw = sqlite3.connect(driver.path, isolation_level=None)
-    names = sorted(r.name for r in spec)
-    width = spec[0].fields["width"]
-
-    def raw_snapshot() -> Any:
-        row = raw.execute(
-            "SELECT datetime FROM snapshots WHERE user_id = ? AND snapshot_id = ?", (USER, sid)
-        ).fetchone()
-        found = raw.execute("SELECT name FROM results WHERE user_id = ? AND snapshot_id = ?", (USER, sid)).fetchall()
-        return row, sorted(n for (n,) in found)
-
-    cases: dict[str, list[Variant]] = {
-        "get_snapshots": [
-            read_variant(DRIVER, lambda: driver.get_snapshots(USER), _expect_listing(ids), 0, per_op),
-            read_variant(
-                RAW_SQLITE,
-                lambda: raw.execute(
-                    "SELECT snapshot_id, datetime FROM snapshots WHERE user_id = ? ORDER BY datetime", (USER,)
-                ).fetchall(),
-                _expect_listing(ids),
-                0,
-                per_op,
-            ),
-        ],
-        "get_snapshot": [
-            read_variant(
-                DRIVER, lambda: driver.get_snapshot(USER, sid), lambda s: s["available_results"] == names, 0, per_op
-            ),
-            read_variant(RAW_SQLITE, raw_snapshot, lambda s: s[1] == names, 0, per_op),
-        ],
-        "get_result (no blob)": [
-            read_variant(
-                DRIVER, lambda: driver.get_result(USER, sid, "color_image")["width"], lambda w: w == width, 0, per_op
-            ),
-            read_variant(
-                RAW_SQLITE,
-                lambda: json.loads(
-                    raw.execute(
-                        "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?",
-                        (USER, sid, "color_image"),
-                    ).fetchone()[0]
-                )["value"]["width"],
-                lambda w: w == width,
-                0,
-                per_op,
-            ),
-        ],
+def _driver_metadata_reads(driver: Any, sid: int) -> dict[str, Callable[[], Any]]:
+    return {
+        "get_snapshots": lambda: driver.get_snapshots(USER),
+        "get_snapshot": lambda: driver.get_snapshot(USER, sid),
+        "get_result (no blob)": lambda: driver.get_result(USER, sid, "color_image"),
     }
-    try:
-        for case, variants in cases.items():
-            ctx.run_case(
-                "metadata",
-                "sqlite",
-                f"{case}, {count} snapshots",
-                lambda v=variants: (v, RAW_SQLITE, lambda: None),
-                reps=reps,
-                peaks=False,
-            )
-    finally:
-        driver.close()
-        raw.close()
 
 
-# Workload 3: blobs of every size ------------------------------------------------------------------
+def _raw_metadata_reads(raw: Any, when: dt.datetime) -> dict[str, Callable[[], Any]]:
+    if isinstance(raw, MongoStore):
+        docs, key = raw.collection, {"user_id": USER, "datetime": when}
+        return {
+            "get_snapshots": lambda: list(docs.find({"user_id": USER}, {"_id": 0, "datetime": 1}).sort("datetime", 1)),
+            "get_snapshot": lambda: sorted(docs.find_one(key, {"_id": 0, "datetime": 1, "results": 1})["results"]),
+            "get_result (no blob)": lambda: docs.find_one(key, {"_id": 0, "results.color_image": 1})["results"][
+                "color_image"
+            ],
+        }
+    sql, key_ = raw.db.execute, (USER, millis(when))
+    return {
+        "get_snapshots": lambda: sql(
+            "SELECT datetime, count(*) FROM results WHERE user_id = ? GROUP BY datetime ORDER BY datetime", (USER,)
+        ).fetchall(),
+        "get_snapshot": lambda: [
+            n for (n,) in sql("SELECT name FROM results WHERE user_id = ? AND datetime = ?", key_)
+        ],
+        "get_result (no blob)": lambda: json.loads(
+            sql(
+                "SELECT fields FROM results WHERE user_id = ? AND datetime = ? AND name = ?", (*key_, "color_image")
+            ).fetchone()[0]
+        ),
+    }
 
 
-def blob_sizes(ctx: Context) -> list[int]:
-    if ctx.quick:
-        return [64 * KiB, 4 * MiB]
-    return [64 * KiB, 256 * KiB, 1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB]
-
-
-def _batch(size: int) -> int:
-    """Operations per timed sample: small payloads are timed over several operations."""
-    return max(1, min(16, 4 * MiB // size))
-
-
-def _reps(ctx: Context, size: int) -> int:
-    if ctx.quick:
-        return 2
-    return 3 if size >= 16 * MiB else 5
+# blobs --------------------------------------------------------------------------------------------
 
 
 def blobs(ctx: Context) -> None:
-    for size in blob_sizes(ctx):
+    sizes = [64 * KiB, 4 * MiB] if ctx.quick else [64 * KiB, 256 * KiB, MiB, 4 * MiB, 16 * MiB, 64 * MiB]
+    for size in sizes:
         data = payloads.random_bytes(size, seed=size)
-        spec = [ResultSpec("blob", {"n": 1}, Payload.of_bytes(data))]
-        extra = {"size": size}
-        label = _size_label(size)
-        if ctx.server_url:
-            _mongo_save_case(ctx, "blob save", label, spec, _batch(size), _reps(ctx, size), extra)
-            _mongo_blob_reads(ctx, size, data)
-        _sqlite_save_case(ctx, "blob save", label, spec, _batch(size), _reps(ctx, size) + 2, extra)
-        _sqlite_blob_reads(ctx, size, data)
-    if ctx.quick:
-        return
-    colour = Payload.of_array(payloads.colour_image(), payloads.colour_npy())
-    if ctx.server_url:
-        _mongo_blob_reads(ctx, len(colour.stored), colour.stored, colour)
-    _sqlite_blob_reads(ctx, len(colour.stored), colour.stored, colour)
+        per_op, reps = max(1, min(16, 4 * MiB // size)), 2 if ctx.quick else 3 if size >= 16 * MiB else 5
+        for db in dbs(ctx):
+            spec = [ResultSpec("blob", {"n": 1}, Payload(data))]
+            save_case(ctx, db, "blob save", size_label(size), spec, per_op, reps, size=size)
+            blob_reads(ctx, db, Payload(data), per_op, reps)
+    if not ctx.quick:
+        for db in dbs(ctx):
+            blob_reads(ctx, db, Payload(payloads.colour_npy(), payloads.colour_image()), 1, 5)
 
 
-def _driver_reads(
-    driver: Any, sid: int, data: bytes, same: Callable[[Any], bool], per_op: int
-) -> tuple[list[Variant], list[Variant]]:
-    """The driver's whole and streamed reads of the payload, each beside the sha256 it checks."""
-    digest, size = hashlib.sha256(data).hexdigest(), len(data)
-    whole = read_variant(
-        DRIVER,
-        lambda: driver.get_result(USER, sid, "blob")["data"],
-        same,
-        size,
-        per_op,
-        note="result['data'], sha256 checked",
-        includes=DIGEST,
-    )
-    stream = read_variant(
-        DRIVER,
-        lambda: stream_digest(driver.get_result(USER, sid, "blob").open("data")),
-        lambda d: d == digest,
-        size,
-        per_op,
-        note="result.open('data'), 1 MiB reads, sha256 checked",
-        includes=DIGEST,
-    )
-    return [read_digest_variant(DIGEST, data, per_op), whole], [stream, read_digest_variant(DIGEST, data, per_op)]
-
-
-def _mongo_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | None = None) -> None:
-    import gridfs
-    from bson import Binary
-
-    name = "bench_read"
-    ctx.drop(name)
-    driver = ctx.mongo_driver(name)
-    value = array.array if array else data
-    sid = driver.save_snapshot({"user_id": USER, "datetime": next_datetime(), "blob": {"data": value}})
-    db = ctx.client()[name]
-    bucket = gridfs.GridFSBucket(db)
-    key = {"user_id": USER, "snapshot_id": 1}
-    db.raw.insert_one({**key, "data": bucket.upload_from_stream("raw", data)})
-    fits = size <= INLINE_DOCUMENT_LIMIT
-    if fits:
-        db.inline.insert_one({**key, "data": Binary(data)})
+def blob_reads(ctx: Context, db: str, payload: Payload, per_op: int, reps: int) -> None:
+    """The driver's whole and streamed reads of one saved payload (each beside the sha256 it checks), and
+    the baselines' reads of the same bytes from their own documents, rows and files."""
+    data, array = payload.stored, payload.array is not None
+    size, digest = len(data), hashlib.sha256(data).hexdigest()
+    case = "colour ndarray (.npy)" if array else size_label(size)
+    decode: Callable[[bytes], Any] = as_array if array else bytes
     path = payloads.write_file(ctx.tmp / "read" / f"blob-{size}.bin", data)
-    db.files.insert_one({**key, "path": str(path)})
-    for collection in ("raw", "inline", "files"):
-        db[collection].create_index([("user_id", 1), ("snapshot_id", 1)], unique=True)
-    per_op, reps = _batch(size), _reps(ctx, size)
-    decode: Callable[[bytes], Any] = as_array if array else (lambda b: b)
-    same: Callable[[Any], bool] = array.matches if array else (lambda b: b == data)
-    case = "colour ndarray (.npy)" if array else _size_label(size)
-    digest = hashlib.sha256(data).hexdigest()
-    extra = {"size": size, "kind": "ndarray" if array else "bytes"}
+    whole: dict[str, Callable[[], Any]] = {PLAIN: path.read_bytes}
+    stream: dict[str, Callable[[], Any]] = {PLAIN: lambda: path.open("rb")}
+    if db == "mongodb":
+        import gridfs
+        from bson import Binary
 
-    def raw_find(collection: str) -> dict[str, Any]:
-        return db[collection].find_one(key)  # type: ignore[no-any-return]
-
-    whole = [
-        *_driver_reads(driver, sid, data, same, per_op)[0],
+        ctx.drop("bench_read")
+        driver, raw = ctx.mongo_driver("bench_read"), ctx.client()["bench_read"]
+        bucket, key = gridfs.GridFSBucket(raw), {"user_id": USER, "snapshot_id": 1}
+        stored = {"gridfs": bucket.upload_from_stream("raw", data), "path": str(path)}
+        if size <= INLINE_DOCUMENT_LIMIT:
+            stored["inline"] = Binary(data)
+        for collection, value in stored.items():
+            raw[collection].create_index([("user_id", 1), ("snapshot_id", 1)], unique=True)
+            raw[collection].insert_one({**key, "data": value})
+        find = lambda collection: raw[collection].find_one(key)["data"]  # noqa: E731
+        whole = {RAW: lambda: bucket.open_download_stream(find("gridfs")).read()}
+        if "inline" in stored:
+            whole["inline Binary"] = lambda: find("inline")
+        whole["file + path"] = lambda: Path(find("path")).read_bytes()
+        stream = {
+            RAW: lambda: bucket.open_download_stream(find("gridfs")),
+            "file + path": lambda: Path(find("path")).open("rb"),  # noqa: SIM115 (stream_digest closes it)
+        }
+        cleanup: Callable[[], Any] = lambda: (driver.close(), ctx.drop("bench_read"))  # noqa: E731
+    else:
+        driver, raw = ctx.sqlite_driver("read.db"), raw_sqlite(ctx.tmp / "read_raw.db")
+        raw.execute("CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, data BLOB)")
+        raw.execute("INSERT OR REPLACE INTO blobs VALUES (?, ?)", (size, data))
+        whole[RAW_SQLITE] = lambda: raw.execute("SELECT data FROM blobs WHERE id = ?", (size,)).fetchone()[0]
+        stream[RAW_SQLITE] = lambda: raw.blobopen("blobs", "data", size, readonly=True)
+        reps += 2
+        cleanup = lambda: (driver.close(), raw.close())  # noqa: E731
+    sid = driver.save_snapshot({"user_id": USER, "datetime": next_datetime(), "blob": {"data": payload.for_driver()}})
+    same = payload.matches
+    reference, extra = REFERENCE[db], {"size": size, "kind": "ndarray" if array else "bytes"}
+    read_whole = [
+        digest_variant(DIGEST, [data], per_op),
         read_variant(
-            RAW,
-            lambda: decode(bucket.open_download_stream(raw_find("raw")["data"]).read()),
+            DRIVER,
+            lambda: driver.get_result(USER, sid, "blob")["data"],
             same,
             size,
             per_op,
-            note="find_one + GridOut.read()" + (" + np.load" if array else ""),
+            includes=DIGEST,
         ),
+        *(read_variant(name, lambda r=read: decode(r()), same, size, per_op) for name, read in whole.items()),
     ]
-    if fits:
-        whole.append(read_variant("inline Binary", lambda: decode(raw_find("inline")["data"]), same, size, per_op))
-    whole.append(
-        read_variant("file + path", lambda: decode(Path(raw_find("files")["path"]).read_bytes()), same, size, per_op)
-    )
-    stream = [
-        *_driver_reads(driver, sid, data, same, per_op)[1],
+    read_stream = [
         read_variant(
-            RAW,
-            lambda: stream_digest(bucket.open_download_stream(raw_find("raw")["data"])),
-            lambda d: d == digest,
+            DRIVER,
+            lambda: stream_digest(driver.get_result(USER, sid, "blob").open("data")),
+            digest.__eq__,
             size,
             per_op,
-            note="find_one + GridOut, 1 MiB reads",
+            includes=DIGEST,
         ),
-        read_variant(
-            "file + path",
-            lambda: stream_digest(Path(raw_find("files")["path"]).open("rb")),  # noqa: SIM115
-            lambda d: d == digest,
-            size,
-            per_op,
-            note="find_one + open(), 1 MiB reads",
+        digest_variant(DIGEST, [data], per_op),
+        *(
+            read_variant(name, lambda o=open_: stream_digest(o()), digest.__eq__, size, per_op)
+            for name, open_ in stream.items()
         ),
     ]
     try:
-        ctx.run_case("blob read whole", "mongodb", case, lambda: (whole, RAW, lambda: None), reps=reps, extra=extra)
+        ctx.run_case("blob read whole", db, case, lambda: (read_whole, reference, None), reps=reps, extra=extra)
         if not array:
-            ctx.run_case(
-                "blob read stream", "mongodb", case, lambda: (stream, RAW, lambda: None), reps=reps, extra=extra
-            )
+            ctx.run_case("blob read stream", db, case, lambda: (read_stream, reference, None), reps=reps, extra=extra)
     finally:
-        driver.close()
-        ctx.drop(name)
+        cleanup()
         path.unlink()
 
 
-def _sqlite_blob_reads(ctx: Context, size: int, data: bytes, array: Payload | None = None) -> None:
-    driver = ctx.sqlite_driver("read.db")
-    value = array.array if array else data
-    sid = driver.save_snapshot({"user_id": USER, "datetime": next_datetime(), "blob": {"data": value}})
-    raw = raw_sqlite(ctx.tmp / "read_raw.db")
-    raw.execute("CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, data BLOB)")
-    raw.execute("INSERT OR REPLACE INTO blobs VALUES (?, ?)", (size, data))
-    path = payloads.write_file(ctx.tmp / "read" / f"blob-{size}.bin", data)
-    per_op, reps = _batch(size), _reps(ctx, size) + 2
-    decode: Callable[[bytes], Any] = as_array if array else (lambda b: b)
-    same: Callable[[Any], bool] = array.matches if array else (lambda b: b == data)
-    case = "colour ndarray (.npy)" if array else _size_label(size)
-    digest = hashlib.sha256(data).hexdigest()
-    extra = {"size": size, "kind": "ndarray" if array else "bytes"}
+# growth -------------------------------------------------------------------------------------------
 
-    whole = [
-        *_driver_reads(driver, sid, data, same, per_op)[0],
-        read_variant(
-            PLAIN,
-            lambda: decode(path.read_bytes()),
-            same,
-            size,
-            per_op,
-            note="read_bytes()" + (" + np.load" if array else ""),
-        ),
-        read_variant(
-            RAW_SQLITE,
-            lambda: decode(raw.execute("SELECT data FROM blobs WHERE id = ?", (size,)).fetchone()[0]),
-            same,
-            size,
-            per_op,
-            note="SELECT of the BLOB",
-        ),
-    ]
-    stream = [
-        *_driver_reads(driver, sid, data, same, per_op)[1],
-        read_variant(
-            PLAIN,
-            lambda: stream_digest(path.open("rb")),
-            lambda d: d == digest,
-            size,
-            per_op,
-            note="open(), 1 MiB reads",
-        ),
-        read_variant(
-            RAW_SQLITE,
-            lambda: stream_digest(raw.blobopen("blobs", "data", size, readonly=True)),
-            lambda d: d == digest,
-            size,
-            per_op,
-            note="Connection.blobopen(), 1 MiB reads",
-        ),
-    ]
-    try:
-        ctx.run_case("blob read whole", "sqlite", case, lambda: (whole, PLAIN, lambda: None), reps=reps, extra=extra)
-        if not array:
-            ctx.run_case(
-                "blob read stream", "sqlite", case, lambda: (stream, PLAIN, lambda: None), reps=reps, extra=extra
-            )
-    finally:
-        driver.close()
-        raw.close()
-        path.unlink()
+GROWTH_EPOCH = dt.datetime(2020, 1, 1)
 
 
-# Workload 4: growth -------------------------------------------------------------------------------
-
-GROWTH_RESULTS = ["feelings", "pose"]
-_GROWTH_EPOCH_MS = 1_600_000_000_000
+def growth_snapshot(i: int) -> dict[str, Any]:
+    return {"user_id": USER, "datetime": GROWTH_EPOCH + dt.timedelta(seconds=i), **GROWTH_RESULTS}
 
 
-def growth_sizes(ctx: Context) -> tuple[list[int], list[int]]:
-    """(embedded sizes, server sizes): FerretDB decodes every document of a collection for any
-    filter not on `_id`, so on it the growth stops at 10,000 (1,000 in --quick)."""
-    if ctx.quick:
-        return [1_000, 10_000], [100, 1_000]
-    return [1_000, 10_000, 100_000], [1_000, 10_000]
-
-
-def _probe_ids(count: int, probes: int) -> list[int]:
-    """`probes` snapshot ids spread evenly over 1..count (the same relative places at every size)."""
-    return sorted({1 + (i * (count - 1)) // max(probes - 1, 1) for i in range(probes)})
-
-
-def _growth_cases(
-    ctx: Context, database: str, drivers: dict[int, Any], probes: int, reps: int, extra: dict[str, Any]
-) -> None:
-    import itertools
-
-    reference = f"{min(drivers):,} snapshots"
-
-    def per_size(make: Callable[[Any, int], tuple[Callable[[], Any], Callable[[Any], bool], int]]) -> list[Variant]:
-        variants = []
-        for count, driver in drivers.items():
-            read, expected, per_op = make(driver, count)
-            variants.append(read_variant(f"{count:,} snapshots", read, expected, 0, per_op))
-        return variants
-
-    def get_snapshot(driver: Any, count: int) -> tuple[Callable[[], Any], Callable[[Any], bool], int]:
-        ids = itertools.cycle(_probe_ids(count, probes))
-        return (
-            lambda: driver.get_snapshot(USER, next(ids)),
-            lambda s: s is not None and s["available_results"] == GROWTH_RESULTS,
-            probes,
-        )
-
-    def get_result(driver: Any, count: int) -> tuple[Callable[[], Any], Callable[[Any], bool], int]:
-        ids = itertools.cycle(_probe_ids(count, probes))
-        return (
-            lambda: driver.get_result(USER, next(ids), "pose")["translation"],
-            lambda t: t == payloads.POSE["translation"],
-            probes,
-        )
-
-    def get_snapshots(driver: Any, count: int) -> tuple[Callable[[], Any], Callable[[Any], bool], int]:
-        return (
-            lambda: driver.get_snapshots(USER),
-            lambda rows: len(rows) == count and rows[-1]["snapshot_id"] == count,
-            1,
-        )
-
-    for name, make in [("get_snapshot", get_snapshot), ("get_result", get_result), ("get_snapshots", get_snapshots)]:
-        variants = per_size(make)
-        ctx.run_case(
-            "growth",
-            database,
-            name,
-            lambda v=variants: (v, reference, lambda: None),
-            reps=reps,
-            peaks=False,
-            extra=extra,
-        )
+GROWTH_RESULTS = {"feelings": payloads.FEELINGS, "pose": payloads.POSE}
 
 
 def growth(ctx: Context) -> None:
-    sqlite_sizes, mongo_sizes = growth_sizes(ctx)
-    _sqlite_growth(ctx, sqlite_sizes)
-    if ctx.server_url:
-        _mongo_growth(ctx, mongo_sizes)
+    """One user with 1,000, 10,000 and 100,000 snapshots (1,000 and 10,000 in --quick): get_snapshot and
+    get_result of snapshots spread over each, and get_snapshots, every size in the same case."""
+    sizes = [1_000, 10_000] if ctx.quick else [1_000, 10_000, 100_000]
+    _sqlite_growth(ctx, sizes)
+    if ctx.growth_url:
+        _mongo_growth(ctx, sizes)
+
+
+def _growth_cases(ctx: Context, db: str, drivers: dict[int, Any], probes: int, reps: int, **extra: Any) -> None:
+    def variants(call: str) -> list[Variant]:
+        found = []
+        for count, driver in drivers.items():
+            ids = itertools.cycle(sorted({1 + i * (count - 1) // (probes - 1) for i in range(probes)}))
+            if call == "get_snapshots":
+                read, expected, per_op = lambda d=driver: d.get_snapshots(USER), lambda r, c=count: len(r) == c, 1
+            elif call == "get_snapshot":
+                read = lambda d=driver, i=ids: d.get_snapshot(USER, next(i))  # noqa: E731
+                expected, per_op = lambda s: s["available_results"] == sorted(GROWTH_RESULTS), probes
+            else:
+                read = lambda d=driver, i=ids: d.get_result(USER, next(i), "pose")  # noqa: E731
+                expected, per_op = lambda r: r["translation"] == payloads.POSE["translation"], probes
+            found.append(read_variant(f"{count:,} snapshots", read, expected, 0, per_op))
+        return found
+
+    reference = f"{min(drivers):,} snapshots"
+    for call in ("get_snapshot", "get_result", "get_snapshots"):
+        ctx.run_case(
+            "growth", db, call, lambda c=call: (variants(c), reference, None), reps=reps, peaks=False, extra=extra
+        )
 
 
 def _sqlite_growth(ctx: Context, sizes: list[int]) -> None:
-    import time
-
-    base = ctx.tmp / "growth.db"
     print(f"  growth / sqlite: saving {max(sizes):,} snapshots through the driver ...", flush=True)
-    started = time.perf_counter()
-    files: dict[int, Path] = {}
-    with ctx.sqlite_driver(base.name) as driver:
-        count = 0
-        for size in sizes:
-            while count < size:
-                driver.save_snapshot(
-                    {
-                        "user_id": USER,
-                        "datetime": _GROWTH_EPOCH_MS + count * 1000,
-                        "pose": payloads.POSE,
-                        "feelings": payloads.FEELINGS,
-                    }
-                )
-                count += 1
-            files[size] = ctx.tmp / f"growth_{size}.db"
-            with sqlite3.connect(base) as source, sqlite3.connect(files[size]) as copy:
-                source.backup(copy)
-    populate = time.perf_counter() - started
-    ctx.extra["growth_sqlite_populate"] = {
-        "snapshots": max(sizes),
-        "seconds": populate,
-        "saves_per_s": max(sizes) / populate,
-    }
+    started, files = time.perf_counter(), {}
+    with ctx.sqlite_driver("growth.db") as driver:
+        for i in range(1, max(sizes) + 1):
+            driver.save_snapshot(growth_snapshot(i))
+            if i in sizes:
+                files[i] = ctx.tmp / f"growth_{i}.db"
+                with sqlite3.connect(driver.path) as source, sqlite3.connect(files[i]) as copy:
+                    source.backup(copy)
+    seconds = time.perf_counter() - started
+    ctx.notes.append(
+        f"Growth on sqlite: {max(sizes):,} snapshots saved through the driver in {seconds:.1f} s "
+        f"({max(sizes) / seconds:.0f} saves/s), the database copied at each size."
+    )
     drivers = {size: ctx.sqlite_driver(path.name) for size, path in files.items()}
     try:
         ctx.extra["explain_query_plan"] = explain_plans(drivers[max(sizes)], ctx.tmp)
-        _growth_cases(
-            ctx,
-            "sqlite",
-            drivers,
-            probes=50,
-            reps=3 if ctx.quick else 7,
-            extra={"populated": "driver save_snapshot, one call per snapshot (pose + feelings)"},
-        )
+        _growth_cases(ctx, "sqlite", drivers, probes=50, reps=3 if ctx.quick else 7)
     finally:
         for driver in drivers.values():
             driver.close()
 
 
 def explain_plans(driver: Any, tmp: Path) -> list[dict[str, Any]]:
-    """EXPLAIN QUERY PLAN of every statement the sqlite driver runs for the metadata reads (and a blob read)."""
+    """EXPLAIN QUERY PLAN of every statement the sqlite driver runs for the metadata reads and a blob read
+    (the statements are taken from the driver's connection with `set_trace_callback`)."""
+    import brainstorm.database_drivers as db_drivers
+
+    small = db_drivers.connect(f"sqlite:///{tmp / 'plans.db'}")
+    sid = small.save_snapshot({"user_id": USER, "datetime": 0, "blob": {"data": payloads.random_bytes(3 * MiB)}})
     calls: list[tuple[str, Any, Callable[[Any], Any]]] = [
         ("get_snapshot", driver, lambda d: d.get_snapshot(USER, 2)),
         ("get_result", driver, lambda d: d.get_result(USER, 2, "pose")),
         ("get_snapshots", driver, lambda d: d.get_snapshots(USER)),
+        ("result.open + read (blob)", small, lambda d: d.get_result(USER, sid, "blob").open("data").read()),
     ]
-    small = __import__("brainstorm.database_drivers", fromlist=["connect"]).connect(f"sqlite:///{tmp / 'plans.db'}")
-    sid = small.save_snapshot({"user_id": USER, "datetime": 0, "blob": {"data": payloads.random_bytes(3 * MiB)}})
-    calls.append(("result.open + read (blob)", small, lambda d: d.get_result(USER, sid, "blob").open("data").read()))
-    plans = []
-    try:
+    plans, seen = [], set()
+    with contextlib.closing(small):
         for call, target, run in calls:
             statements: list[str] = []
             target._db.connection.set_trace_callback(statements.append)
@@ -654,94 +394,106 @@ def explain_plans(driver: Any, tmp: Path) -> list[dict[str, Any]]:
                 run(target)
             finally:
                 target._db.connection.set_trace_callback(None)
-            seen: set[str] = set()
             with sqlite3.connect(target.path) as db:
                 for sql in statements:
-                    shape = re.sub(r"\b\d+\b", "?", sql)
+                    shape = (call, re.sub(r"\b\d+\b", "?", sql))
                     if sql.split()[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK") or shape in seen:
                         continue
                     seen.add(shape)
                     plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql)]
-                    indexed = all(
-                        ("USING" in line and ("INDEX" in line or "PRIMARY KEY" in line))
-                        for line in plan
-                        if line.startswith(("SEARCH", "SCAN"))
-                    )
+                    scans = [line for line in plan if line.startswith(("SEARCH", "SCAN"))]
+                    indexed = all("USING" in line and ("INDEX" in line or "PRIMARY KEY" in line) for line in scans)
                     plans.append({"call": call, "sql": sql, "plan": plan, "indexed": indexed})
-    finally:
-        small.close()
     return plans
 
 
 def _mongo_growth(ctx: Context, sizes: list[int]) -> None:
-    """Each size's database is a copy of a driver-written snapshot, n times, whatever the layout.
-
-    Every document the driver wrote for one snapshot (in any collection) is copied with the
-    snapshot's id (and datetime) replaced; documents without a snapshot id (the user's) once. The
-    last snapshot of each database is then saved by the driver, which must number it n.
-    """
-    import datetime as dt
-
-    client = ctx.client()
-    template = "bench_growth_template"
-    epoch = dt.datetime(2020, 1, 1)
-    ctx.drop(template)
-    with ctx.mongo_driver(template) as driver:
-        driver.save_snapshot({"user_id": USER, "datetime": epoch, "pose": payloads.POSE, "feelings": payloads.FEELINGS})
-    layout = {
-        name: list(client[template][name].find({}, {"_id": 0}))
-        for name in client[template].list_collection_names()
-        if not name.startswith(("blobs.", "system."))
-    }
-    ctx.drop(template)
+    """Each size's database holds the same snapshot n times. Saving 100,000 through the driver would take
+    too long, so the filler snapshots are bulk-inserted (insert_many) in the driver's documented layout
+    (README, MongoDB layout: a `snapshots` and a `results` document each), copied from a snapshot the
+    driver saved; the last 20 of each size are saved through the driver (timed), and reads go through it."""
+    client, template, last = ctx.growth_client(), "bench_growth_template", 5
+    client.drop_database(template)
+    with ctx.mongo_driver(template, url=ctx.growth_url) as driver:
+        driver.save_snapshot(growth_snapshot(0))
+    layout = {name: list(client[template][name].find({}, {"_id": 0})) for name in ("users", "snapshots", "results")}
+    client.drop_database(template)
     drivers: dict[int, Any] = {}
-    names = []
     try:
         for size in sizes:
             name = f"bench_growth_{size}"
-            names.append(name)
-            ctx.drop(name)
-            db = client[name]
-            for collection, docs in layout.items():
-                once = [doc for doc in docs if "snapshot_id" not in doc]
-                per = [doc for doc in docs if "snapshot_id" in doc]
-                if once:
-                    db[collection].insert_many([dict(doc) for doc in once])
-                for start in range(1, size, 1000):
-                    batch = [
-                        {
-                            **doc,
-                            "snapshot_id": i,
-                            **({"datetime": epoch + dt.timedelta(seconds=i)} if "datetime" in doc else {}),
-                        }
-                        for i in range(start, min(start + 1000, size))
-                        for doc in per
-                    ]
-                    if batch:
-                        db[collection].insert_many(batch)
-            drivers[size] = ctx.mongo_driver(name)
-            last = drivers[size].save_snapshot(
-                {
-                    "user_id": USER,
-                    "datetime": epoch + dt.timedelta(seconds=size),
-                    "pose": payloads.POSE,
-                    "feelings": payloads.FEELINGS,
-                }
-            )
-            if last != size or drivers[size].get_snapshot(USER, 1)["available_results"] != GROWTH_RESULTS:
-                raise AssertionError(f"the copied layout does not read back as the driver's ({last} != {size})")
-        _growth_cases(
-            ctx,
-            "mongodb",
-            drivers,
-            probes=3,
-            reps=2 if ctx.quick else 3,
-            extra={
-                "populated": "insert_many of copies of a driver-written snapshot, the last snapshot saved by the driver"
-            },
+            client.drop_database(name)
+            started, db = time.perf_counter(), client[name]
+            db.users.insert_many(layout["users"])
+            for collection in ("snapshots", "results"):
+                for start in range(1, size - last + 1, 5000):
+                    db[collection].insert_many(
+                        [
+                            {
+                                **doc,
+                                "snapshot_id": i,
+                                **({"datetime": growth_snapshot(i)["datetime"]} if "datetime" in doc else {}),
+                            }
+                            for i in range(start, min(start + 5000, size - last + 1))
+                            for doc in layout[collection]
+                        ]
+                    )
+            filled, began = time.perf_counter() - started, time.perf_counter()
+            drivers[size] = driver = ctx.mongo_driver(name, url=ctx.growth_url)
+            ids = [driver.save_snapshot(growth_snapshot(i)) for i in range(size - last + 1, size + 1)]
+            if ids[-1] != size or driver.get_snapshot(USER, 1)["available_results"] != sorted(GROWTH_RESULTS):
+                raise AssertionError(
+                    f"the bulk-inserted snapshots do not read back as the driver's ({ids[-1]} != {size})"
+                )
+            ctx.extra.setdefault("growth_mongodb_fill", {})[size] = {
+                "insert_many_s": filled,
+                "driver_saves_per_s": last / (time.perf_counter() - began),
+            }
+        plans = ctx.extra["growth_mongodb_explain"] = explain_mongo(ctx, drivers[max(sizes)])
+        fill = ctx.extra["growth_mongodb_fill"]
+        ctx.notes.append(
+            f"Growth on mongodb ({ctx.growth_server}): the filler snapshots were bulk-inserted in the driver's "
+            "documented layout (copies of a driver-saved snapshot's `users`, `snapshots` and `results` documents) "
+            "because saving through the driver slows with the collection on this server; the last "
+            f"{last} of each size were saved through the driver: "
+            + ", ".join(f"{size:,}: {f['driver_saves_per_s']:.2f} saves/s" for size, f in fill.items())
+            + " (insert_many: "
+            + ", ".join(f"{size:,}: {f['insert_many_s']:.0f} s" for size, f in fill.items())
+            + "). The server's plan for each find of get_snapshot and get_result (section MongoDB query plans): "
+            + "; ".join(f"{p['command'].get('find', '?')}: {p['plan'].get('Node Type', p['plan'])}" for p in plans)
+            + "."
         )
+        _growth_cases(ctx, "mongodb", drivers, probes=10, reps=2 if ctx.quick else 3, server=ctx.growth_server)
     finally:
-        for driver in drivers.values():
+        for size, driver in drivers.items():
             driver.close()
-        for name in names:
-            ctx.drop(name)
+            client.drop_database(f"bench_growth_{size}")
+
+
+def explain_mongo(ctx: Context, driver: Any) -> list[dict[str, Any]]:
+    """The server's `explain` of every find the driver sends for get_snapshot and get_result."""
+    plans = []
+    for call, run in (
+        ("get_snapshot", lambda: driver.get_snapshot(USER, 2)),
+        ("get_result", lambda: driver.get_result(USER, 2, "pose")),
+    ):
+        ctx.counter.recording = []
+        try:
+            run()
+            commands = [c for c in ctx.counter.recording if c["name"] in ("find", "aggregate", "count")]
+        finally:
+            ctx.counter.recording = None
+        for c in commands:
+            command = {
+                k: v for k, v in c["command"].items() if k not in ("lsid", "$db", "$clusterTime", "$readPreference")
+            }
+            try:
+                answer = ctx.growth_client()[c["database"]].command("explain", command, verbosity="queryPlanner")
+            except Exception as exc:  # the server may not explain it: say so
+                answer = {"error": repr(exc)}
+            plan = (answer.get("queryPlanner") or {}).get("Plan") or answer.get("queryPlanner") or answer
+            keep = ("Node Type", "Relation Name", "Index Name", "Filter", "Total Cost", "Plan Rows")
+            summary = {k: plan[k] for k in keep if isinstance(plan, dict) and k in plan}
+            summary.update({k: v for k, v in answer.items() if k.endswith("Pushdown") or k == "error"})
+            plans.append({"call": call, "command": command, "plan": summary})
+    return plans

@@ -18,7 +18,7 @@ from bench.context import Context
 from bench.measure import Sample, ratios
 from bench.stores import (
     DriverStore,
-    GridFSStore,
+    MongoStore,
     Payload,
     PlainFileStore,
     RawSqliteStore,
@@ -28,7 +28,7 @@ from bench.stores import (
 )
 
 SPEC: Spec = [
-    ResultSpec("blob", {"n": 1}, Payload.of_bytes(bytes(range(256)) * 400)),  # 100 KiB: not inline
+    ResultSpec("blob", {"n": 1}, Payload(bytes(range(256)) * 400)),  # 100 KiB: not inline
     ResultSpec("pose", {"x": 1.5}),
 ]
 
@@ -88,7 +88,7 @@ class _LosingStore(PlainFileStore):
         super().save(when, spec)
         for result in spec:
             if result.payload:
-                path = self._path(when, result)
+                path = self.path(when, result)
                 path.write_bytes(path.read_bytes()[:-1])
 
 
@@ -114,7 +114,7 @@ def test_query_plans_are_captured(tmp_path: Path) -> None:
 def test_mongodb_stores_read_back(mongodb_server_url: str, tmp_path: Path) -> None:
     ctx = Context(quick=True, tmp=tmp_path, server_url=mongodb_server_url)
     try:
-        workloads._mongo_save_case(ctx, "save", "smoke", SPEC, per_op=1, reps=1)
+        workloads.save_case(ctx, "mongodb", "save", "smoke", SPEC, per_op=1, reps=1)
         assert not ctx.failures, ctx.failures
         assert {row["variant"] for row in ctx.rows} == {
             "brainstorm",
@@ -130,7 +130,7 @@ def test_mongodb_stores_read_back(mongodb_server_url: str, tmp_path: Path) -> No
         assert not ctx.recorder.unserved()
         # and a raw store on its own: what it saves, it reads back
         db = ctx.client()["bench_smoke_raw"]
-        store = GridFSStore(db)
+        store = MongoStore(db, "gridfs")
         when = dt.datetime(2024, 1, 1)
         store.save(when, SPEC)
         store.check(when, SPEC)
@@ -138,7 +138,7 @@ def test_mongodb_stores_read_back(mongodb_server_url: str, tmp_path: Path) -> No
         assert db["fs.files"].count_documents({}) == 1  # only the anchor file every GridFSStore keeps
     finally:
         ctx.drop("bench_smoke_raw")
-        ctx.client().close()
+        ctx.close()
 
 
 def test_ratios_take_an_included_variant_out_repetition_by_repetition() -> None:
