@@ -38,6 +38,7 @@ from ._errors import (
     DriverUnavailable,
     InvalidInput,
     InvalidType,
+    SnapshotConflict,
     UnknownDriver,
 )
 from ._reports import GarbageReport, Tally, VerifyReport
@@ -60,6 +61,7 @@ __all__ = [
     "InvalidInput",
     "InvalidType",
     "Result",
+    "SnapshotConflict",
     "Tally",
     "UnknownDriver",
     "VerifyReport",

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
-from typing import IO, Any, TypedDict
+from typing import IO, Any, TypedDict, cast
 
 import numpy as np
 from numpy.lib import format as npy
@@ -70,7 +70,9 @@ class BlobSource:
 
     `length` is known up front for in-memory payloads and seekable streams. The sha256 is computed
     as `chunks()` hands the bytes over (or by `hash_ahead()`, an extra pass worth making only when
-    the bytes may already be stored).
+    the bytes may already be stored). With `expected_sha256` (a `Blob` that says it), bytes that hash
+    otherwise raise `BlobCorrupt` once read, before the store's upload completes, so no result is
+    published with them.
     """
 
     kind: str
@@ -80,6 +82,8 @@ class BlobSource:
     stream: IO[bytes] | None = None
     length: int | None = None
     sha256: str | None = None
+    expected_sha256: str | None = None
+    where: str = ""  # the payload's place, for the error when it is not what was expected
 
     def chunks(self, *, hash_alongside: bool = False) -> Iterator[bytes | memoryview]:
         """Yield the stored bytes in order, learning their hash and length on the way; a stream comes
@@ -96,7 +100,10 @@ class BlobSource:
             for piece in _hashed(self._pieces(), digest, alongside=hash_alongside):
                 length += len(piece)
                 yield piece
-            self.sha256, self.length = digest.hexdigest(), length
+            found = digest.hexdigest()
+            if self.expected_sha256 not in (None, found):
+                raise BlobCorrupt(f"{self.where}: the bytes hash to sha256 {found}, expected {self.expected_sha256}")
+            self.sha256, self.length = found, length
         if start is not None:
             assert self.stream is not None
             self.stream.seek(start)
@@ -133,10 +140,23 @@ class Blob:
     `Blob.from_path(path)` is how a saver hands over a file a parser wrote: its content type comes
     from the extension, and a `.npy` file is stored (and read back) as an array. The file is streamed,
     never read whole.
+
+    `kind` stores the bytes as that kind without decoding them (an encoded PNG or TIFF as an `image`;
+    by default `.npy` bytes are an array and others bytes), and `sha256`, when given, is checked as the
+    bytes are written: a mismatch raises `BlobCorrupt` and the result is not saved. `Blob.of(reader)`
+    sets all three from a stored payload, which is how a copy writes one elsewhere as it is stored.
     """
 
     stream: IO[bytes]
     content_type: str = "application/octet-stream"
+    kind: str | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def of(cls, reader: BlobReader) -> Blob:
+        """A stored payload (`result.open(key)`) to save elsewhere as it is: same kind, content type and
+        bytes, streamed, and checked against its sha256 as it is written."""
+        return cls(cast(IO[bytes], reader), reader.content_type, reader.kind, reader.sha256)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Blob:
@@ -158,7 +178,9 @@ def as_blob_source(value: Any, where: str) -> BlobSource | None:
     """The payload `value` is, or None when it is not a binary payload at all."""
     if isinstance(value, Blob):
         _check_content_type(value.content_type, where)
-        return _stream_source(value.stream, where, value.content_type)
+        source = _stream_source(value.stream, where, value.content_type, value.kind)
+        source.expected_sha256, source.where = _check_sha256(value.sha256, where), where
+        return source
     if isinstance(value, bytes | bytearray | memoryview):
         return in_memory_source(BYTES, "application/octet-stream", ".bin", [_as_bytes_view(value)])
     if isinstance(value, np.ndarray):
@@ -180,6 +202,30 @@ def _check_content_type(content_type: object, where: str) -> None:
             f"{where}: content type {content_type!r:.80} must be type/subtype in printable ASCII, "
             f"at most {_MAX_CONTENT_TYPE} characters"
         )
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_sha256(sha256: object, where: str) -> str | None:
+    """A Blob's expected sha256: None, or 64 lowercase hexadecimal digits (as `BlobInfo` gives it)."""
+    if sha256 is None or (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
+        return sha256
+    raise InvalidInput(f"{where}: a Blob's sha256 must be 64 lowercase hexadecimal digits, not {sha256!r:.80}")
+
+
+def _stream_kind(kind: object, content_type: str, where: str) -> str:
+    """What a stream is stored as: an array when its content type is .npy's, else bytes, unless the Blob
+    says `image` (with an image/* content type): the kinds a reader decodes the bytes as."""
+    inferred = ARRAY if content_type == NPY_CONTENT_TYPE else BYTES
+    if kind is None or kind == inferred:
+        return inferred
+    if kind == IMAGE and content_type.startswith("image/"):
+        return IMAGE
+    raise InvalidInput(
+        f"{where}: a Blob of kind {kind!r:.40} cannot have content type {content_type!r}: "
+        f"{ARRAY!r} goes with {NPY_CONTENT_TYPE}, {IMAGE!r} with image/*, {BYTES!r} with any other"
+    )
 
 
 def _as_bytes_view(value: bytes | bytearray | memoryview) -> bytes | memoryview:
@@ -356,17 +402,20 @@ _PNG_TRANSPARENCY: dict[str, tuple[str, Callable[[Any], bool]]] = {
 """The modes (P apart) whose `info['transparency']` PNG keeps, and the values it gives back as they were."""
 
 
-def _stream_source(stream: Any, where: str, content_type: str = "application/octet-stream") -> BlobSource:
+def _stream_source(
+    stream: Any, where: str, content_type: str = "application/octet-stream", kind: str | None = None
+) -> BlobSource:
     if _is_closed(stream):
         raise InvalidInput(f"{where}: the file object is closed")
     if isinstance(stream, io.TextIOBase) or (callable(getattr(stream, "readable", None)) and not stream.readable()):
         raise InvalidType(f"{where}: file objects must be readable and opened in binary mode")
-    if content_type == NPY_CONTENT_TYPE:
+    kind = _stream_kind(kind, content_type, where)
+    if kind == ARRAY:
         _check_npy_header(stream, where)
         source = BlobSource(ARRAY, content_type, ".npy", stream=stream)
     else:
         extension = mimetypes.guess_extension(content_type) or ".bin"
-        source = BlobSource(BYTES, content_type, extension, stream=stream)
+        source = BlobSource(kind, content_type, extension, stream=stream)
     if _is_seekable(stream):  # the length decides inline or not; the hash waits for the write
         source.length = _remaining(stream)
     return source
@@ -445,6 +494,11 @@ class BlobReader(io.BufferedIOBase):
         return self.info["length"]
 
     @property
+    def kind(self) -> str:
+        """What reading the payload as a value gives: "bytes", "ndarray" or "image"."""
+        return self.info["kind"]
+
+    @property
     def content_type(self) -> str:
         return self.info["content_type"]
 
@@ -514,7 +568,10 @@ class BlobReader(io.BufferedIOBase):
                 raise
 
     def _account(self, data: memoryview) -> None:
-        """Hash bytes read in order from the start; at the end, compare with the stored sha256."""
+        """Hash bytes read in order from the start; at the end, compare with the stored sha256. A read
+        from the start again (after a peek at a header, say) hashes again."""
+        if self._position == 0 and self._hashed:
+            self._digest, self._hashed = hashlib.sha256(), 0
         if self._hashed == self._position and self._digest is not None:
             self._digest.update(data)
             self._hashed += len(data)

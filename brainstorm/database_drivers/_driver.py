@@ -12,13 +12,14 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import IO, Any, ClassVar
 
 from ._blobs import DEFAULT_INLINE_LIMIT, BlobSource, check_inline_limit
-from ._errors import BlobCorrupt, BlobMissing, DatabaseUnavailable, InvalidInput
+from ._errors import BlobCorrupt, BlobMissing, DatabaseUnavailable, InvalidInput, SnapshotConflict
 from ._reports import GarbageReport, Tally, VerifyReport
 from ._results import PendingResult, Result, encode_snapshot, store_result
 from ._url import redact, scheme_of
@@ -105,20 +106,51 @@ class Driver(abc.ABC):
             self._prepare_for_writes()
             self.record_store.write_user(user_id, fields)
 
-    def save_snapshot(self, snapshot: object) -> int:
-        """Save a snapshot's results (merged with earlier saves of the same user and datetime); return its id."""
+    def save_snapshot(self, snapshot: object, *, snapshot_id: object = None) -> int:
+        """Save a snapshot's results (merged with earlier saves of the same user and datetime); return its id.
+
+        The driver numbers a new snapshot, above every id the user ever had. With `snapshot_id`, the
+        snapshot is saved under that id instead (a copy from another database keeps its ids): merged
+        with the user's snapshot of that id if it has the same datetime; `SnapshotConflict` if the id is
+        another datetime's or the datetime another id's. Numbering goes on above the ids placed so.
+        """
         user_id, when, results = encode_snapshot(snapshot)
+        wanted = None if snapshot_id is None else check_snapshot_id(snapshot_id)
         with self._native_errors():
             self._prepare_for_writes()
-            return self._save(user_id, when, results)
+            number = (
+                functools.partial(self.record_store.number_snapshot, user_id, when)
+                if wanted is None
+                else functools.partial(self._place, user_id, wanted, when)
+            )
+            return self._save(user_id, when, results, number)
 
-    def _save(self, user_id: int, when: dt.datetime, results: list[PendingResult]) -> int:
+    def _place(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered:
+        """The snapshot at a given id, found or created; SnapshotConflict naming what is in the way."""
+        placed = self.record_store.place_snapshot(user_id, snapshot_id, when)
+        if placed is not None:
+            return placed
+        held = self.record_store.snapshot(user_id, snapshot_id)
+        if held is not None and held["datetime"] != when:
+            raise SnapshotConflict(
+                f"user {user_id} already has a snapshot {snapshot_id} at {held['datetime'].isoformat()}, "
+                f"not at {when.isoformat()}: it is not overwritten"
+            )
+        other = next((s["snapshot_id"] for s in self.record_store.snapshots(user_id) if s["datetime"] == when), "?")
+        raise SnapshotConflict(
+            f"user {user_id} already has a snapshot at {when.isoformat()} under id {other}, not {snapshot_id}: "
+            "it is not moved"
+        )
+
+    def _save(
+        self, user_id: int, when: dt.datetime, results: list[PendingResult], number: Callable[[], Numbered]
+    ) -> int:
         """Number the snapshot, store every result's payloads, then publish the results one by one.
 
         A failure before publishing publishes nothing, and removes the snapshot if this save created
         it (and so never creates the user); one between two publishes keeps the published results
         whole. Either way what no published result uses is retired, and so is, after success, what
-        the new versions replaced.
+        the new versions replaced. `number` finds or creates the snapshot (numbered, or placed at an id).
         """
         records = self.record_store
         uploads: list[Ref] = []
@@ -126,7 +158,7 @@ class Driver(abc.ABC):
         numbered, published = None, 0
         try:
             with records.transaction():
-                numbered = records.number_snapshot(user_id, when)
+                numbered = number()
                 snapshot_id = numbered.snapshot_id
                 names = [pending.name for pending in results if pending.blobs]
                 previous = records.stored_results(user_id, snapshot_id, names) if names and not numbered.created else {}
@@ -151,7 +183,7 @@ class Driver(abc.ABC):
                         fresh |= replaced is None
                         garbage += _unused(replaced, version)
                     if fresh and not records.snapshot_exists(user_id, snapshot_id):
-                        moved = self._move(user_id, when, snapshot_id, stored, garbage)
+                        moved = self._move(user_id, number, snapshot_id, stored, garbage)
                         numbered = moved._replace(new_user=numbered.new_user or moved.new_user)
                         snapshot_id = numbered.snapshot_id
             if numbered.new_user:
@@ -166,18 +198,24 @@ class Driver(abc.ABC):
         return snapshot_id
 
     def _move(
-        self, user_id: int, when: dt.datetime, dead: int, stored: dict[str, StoredResult], garbage: list[Ref]
+        self,
+        user_id: int,
+        number: Callable[[], Numbered],
+        dead: int,
+        stored: dict[str, StoredResult],
+        garbage: list[Ref],
     ) -> Numbered:
         """Publish into a new snapshot what was published into one deleted meanwhile (or long ago, by
-        another process: a store's cached id), and return the new snapshot's numbering. The payloads
-        stay pinned under the old snapshot's pin until published again; what the delete left of the
-        results published into the dead snapshot is added to `garbage`."""
+        another process: a store's cached id), and return the new snapshot's numbering (a placed
+        snapshot is placed again, at its id). The payloads stay pinned under the old snapshot's pin
+        until published again; what the delete left of the results published into the dead snapshot
+        is added to `garbage`."""
         ours = {ref for version in stored.values() for ref in refs_of(version)}
         for _ in range(MOVES):
             for name in stored:
                 removed = self.record_store.unpublish_result(user_id, dead, name)
                 garbage += [ref for ref in refs_of(removed) if ref not in ours] if removed else []
-            numbered = self.record_store.number_snapshot(user_id, when)
+            numbered = number()
             dead = numbered.snapshot_id
             for name, version in stored.items():
                 garbage += _unused(self.record_store.publish(user_id, dead, name, version), version)

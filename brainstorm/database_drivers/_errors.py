@@ -36,3 +36,8 @@ class BlobMissing(BrainstormError, LookupError):
 
 class BlobCorrupt(BrainstormError, OSError):
     """A blob's stored bytes are not the ones its result describes (length, chunk sizes or sha256)."""
+
+
+class SnapshotConflict(BrainstormError, ValueError):
+    """A snapshot placed at a given id (`save_snapshot(..., snapshot_id=...)`, as a copy does) meets another
+    snapshot: that id at another datetime, or that datetime under another id. Never overwritten."""

@@ -163,6 +163,12 @@ class Result(Mapping[str, Any]):
         return len(self._value)
 
     @property
+    def fields(self) -> dict[str, Any]:
+        """The result's fields with None where each payload sits, nothing fetched (a copy, yours to change)."""
+        result: dict[str, Any] = _copy_tree(self._value)
+        return result
+
+    @property
     def blobs(self) -> dict[str, BlobInfo]:
         """Each payload's description (kind, content type, length, sha256), by dotted path."""
         return {

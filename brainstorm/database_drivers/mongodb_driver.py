@@ -268,6 +268,30 @@ class MongoRecords(RecordStore):
             f"could not number a snapshot of user {user_id} in {NUMBERING_PATIENCE_SECONDS:.0f}s of concurrent writers"
         )
 
+    def place_snapshot(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered | None:
+        """Insert the snapshot at its id, or turn that id's tombstone back into it, under the unique
+        indexes; when either is in the way, the live snapshot holding the id or the datetime decides:
+        the same snapshot, or a conflict (None). The document keeps numbering above the id."""
+        key = {"user_id": user_id, "snapshot_id": snapshot_id}
+        live = {**key, "datetime": when, **_LIVE}
+        new_user = self._users.find_one({"user_id": user_id, "field": "user_id"}, {"_id": 1}) is None
+        for _ in range(_WRITE_RETRIES):
+            try:
+                self._snapshots.insert_one(dict(live))
+                return Numbered(snapshot_id, True, new_user)
+            except mongo_errors.DuplicateKeyError:
+                pass
+            try:
+                if self._snapshots.replace_one({**key, "deleted": snapshot_id}, live).modified_count == 1:
+                    return Numbered(snapshot_id, True, new_user)
+            except mongo_errors.DuplicateKeyError:  # the datetime is another snapshot's
+                return None
+            held = self._snapshots.find_one({"user_id": user_id, **_LIVE, "$or": [key, {"datetime": when}]})
+            if held is not None:
+                same = held["snapshot_id"] == snapshot_id and held["datetime"] == when
+                return Numbered(snapshot_id, False) if same else None
+        raise DatabaseUnavailable(f"could not place snapshot {snapshot_id} of user {user_id}: concurrent writers")
+
     def _remember(self, user_id: int, when: dt.datetime, snapshot_id: int) -> int:
         if len(self._known_snapshots) >= KNOWN_SNAPSHOTS:
             self._known_snapshots.clear()

@@ -286,6 +286,27 @@ class SqliteRecords(RecordStore):
             )
             return Numbered(int(snapshot_id), True)  # the user's row, made above, commits with it
 
+    def place_snapshot(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered | None:
+        """One transaction: the snapshot found, or inserted with the user's id watermark raised to it."""
+        millis = datetime_to_millis(when)
+        with self._db.transaction() as db:
+            held = db.execute(
+                "SELECT snapshot_id, datetime FROM snapshots WHERE user_id = ? AND (snapshot_id = ? OR datetime = ?)",
+                (user_id, snapshot_id, millis),
+            ).fetchall()
+            if held:
+                return Numbered(snapshot_id, False) if held == [(snapshot_id, millis)] else None
+            db.execute(
+                f"INSERT INTO users (user_id, fields, last_snapshot_id) VALUES (?, '{{}}', max({_LAST_DELETED_ID}, ?)) "
+                "ON CONFLICT (user_id) DO UPDATE SET last_snapshot_id = max(last_snapshot_id, ?)",
+                (user_id, user_id, snapshot_id, snapshot_id),
+            )
+            db.execute(
+                "INSERT INTO snapshots (user_id, snapshot_id, datetime) VALUES (?, ?, ?)",
+                (user_id, snapshot_id, millis),
+            )
+            return Numbered(snapshot_id, True)
+
     def snapshots(self, user_id: int) -> list[SnapshotSummary]:
         rows = self._db.query(
             "SELECT snapshot_id, datetime FROM snapshots WHERE user_id = ? ORDER BY datetime", (user_id,)

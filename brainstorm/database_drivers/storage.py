@@ -147,6 +147,13 @@ class RecordStore(abc.ABC):
         True for a user without snapshots, and the protocol writes the user once the save succeeded,
         so that a failed save leaves no user behind."""
 
+    @abc.abstractmethod
+    def place_snapshot(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered | None:
+        """Like `number_snapshot`, but at a given id (a copy keeps the source's ids): the user's snapshot
+        `snapshot_id` if it is at `when` (`created=False`), else a new one at that id, whether the id is
+        free or a deleted snapshot's. None, changing nothing, if the user has that id at another
+        datetime or `when` under another id. Afterwards `number_snapshot` gives only ids above it."""
+
     def snapshot_exists(self, user_id: int, snapshot_id: int) -> bool:
         """Whether the snapshot is there (not deleted). A save asks after publishing a new result, since
         a snapshot may have been deleted since it was numbered; a store that caches ids forgets it here."""

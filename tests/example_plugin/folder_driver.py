@@ -157,6 +157,24 @@ class FolderRecords(RecordStore):
             snapshots[str(snapshot_id)] = {"datetime": when, "results": {}}
             return Numbered(snapshot_id, True)  # the user, made above, is written in the same transaction
 
+    def place_snapshot(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered | None:
+        """The snapshot at that id and datetime, else a new one there (the watermark raised to its id),
+        unless the id or the datetime is another snapshot's (None)."""
+        uid, sid = str(user_id), str(snapshot_id)
+        with self._folder.transaction() as records:
+            snapshots = records["snapshots"].setdefault(uid, {})
+            held = {
+                (key, snapshot["datetime"])
+                for key, snapshot in snapshots.items()
+                if key == sid or snapshot["datetime"] == when
+            }
+            if held:
+                return Numbered(snapshot_id, False) if held == {(sid, when)} else None
+            records["users"].setdefault(uid, {})
+            records["last_ids"][uid] = max(records["last_ids"].get(uid, 0), snapshot_id)
+            snapshots[str(snapshot_id)] = {"datetime": when, "results": {}}
+            return Numbered(snapshot_id, True)
+
     def snapshots(self, user_id: int) -> list[dict[str, Any]]:
         snapshots = self._folder.current()["snapshots"].get(str(user_id), {}).items()
         return sorted(
