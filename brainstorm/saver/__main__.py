@@ -1,7 +1,7 @@
 """`python -m brainstorm.saver`: save one parser message, or import a directory of them.
 
     python -m brainstorm.saver save [-d URL] [--allow-path DIR]... RESULT_NAME PATH   # PATH may be - (stdin)
-    python -m brainstorm.saver import [-d URL] [--allow-path DIR]... DIRECTORY
+    python -m brainstorm.saver import [-d URL] [--allow-path DIR]... [--jobs N] DIRECTORY
 
 The files a message names by "path" must be regular files in the message file's directory (the
 current directory for standard input), or below it, or in a directory given with --allow-path.
@@ -12,6 +12,7 @@ Exit status: 0 when everything was saved, 1 when something failed (each failure 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -80,25 +81,38 @@ def save(options: Options, result_name: str, path: str, allowed_dirs: tuple[Path
 @main.command("import", context_settings=CONTEXT_SETTINGS, short_help="Save every *.json message below a directory.")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show the progress bar on stderr.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Save with N threads, each with its own database connection; 0 means one per CPU.",
+)
 @allow_path_option
 @database_option
 @click.pass_obj
-def import_(options: Options, directory: Path, progress: bool, allowed_dirs: tuple[Path, ...]) -> None:
+def import_(options: Options, directory: Path, progress: bool, jobs: int, allowed_dirs: tuple[Path, ...]) -> None:
     """Save every message (*.json) below DIRECTORY, each under its one key besides user and datetime.
 
     The files a message names must be in its own directory (or below it, or in an --allow-path DIR).
     Errors are reported with the file's name and the rest go on; the exit status is 1 if any
-    message failed. Importing again saves nothing new. Ctrl-C stops after the current message.
+    message failed. Importing again saves nothing new. Ctrl-C stops after the current message(s).
     """
+    jobs = jobs or os.cpu_count() or 1
     try:
         with reported_errors(), Saver(options.database) as saver:
             click.echo(f"importing {directory} into {redact(saver.database_url)}", err=True)
-            summary = import_directory(saver, directory, progress=progress, allowed_dirs=allowed_dirs)
+            summary = import_directory(saver, directory, progress=progress, allowed_dirs=allowed_dirs, jobs=jobs)
     except KeyboardInterrupt:  # before the import began: nothing was saved
         click.echo("interrupted", err=True)
         sys.exit(INTERRUPTED)
-    if summary.abandoned is not None:
-        click.echo(f"abandoned {summary.abandoned}; importing again completes it", err=True)
+    if summary.abandoned:
+        abandoned = ", ".join(map(str, summary.abandoned))
+        click.echo(
+            f"abandoned {abandoned}; importing again completes {'them' if len(summary.abandoned) > 1 else 'it'}",
+            err=True,
+        )
     if summary.stopped_by is not None:
         click.echo(f"Error: {summary.stopped_by}", err=True)
     stopped = summary.interrupted or summary.stopped_by is not None
