@@ -16,12 +16,13 @@ import pytest
 
 from tests.conftest import ROOT
 
-APPLICATIONS = ["brainstorm/saver", "brainstorm/cli", "brainstorm/api"]
+APPLICATIONS = ["brainstorm/saver", "brainstorm/cli", "brainstorm/api", "brainstorm/copying.py"]
 
 
 def modules_under(*folders: str) -> list[Path]:
-    """Every Python file below these folders (relative to the repository), sorted."""
-    return sorted(path for folder in folders for path in (ROOT / folder).rglob("*.py"))
+    """Every Python file below these folders, or the file itself (relative to the repository), sorted."""
+    paths = (ROOT / folder for folder in folders)
+    return sorted(module for path in paths for module in (path.rglob("*.py") if path.is_dir() else [path]))
 
 
 def module_name(path: Path) -> str:

@@ -9,6 +9,7 @@
     brainstorm verify [--user USER_ID]
     brainstorm gc [--dry-run] [--grace DURATION]
     brainstorm serve [--host 127.0.0.1] [--port 8000]
+    brainstorm copy SRC_URL DST_URL [--verify]
 
 Readable tables by default, `--json` for scripts; `-d/--database URL` on any command (default:
 `$BRAINSTORM_DATABASE_URL`, else the embedded SQLite file, see `brainstorm.settings`).

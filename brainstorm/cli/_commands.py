@@ -1,5 +1,5 @@
 """The `brainstorm` commands: users, user, snapshots, snapshot and result, read from any database; delete;
-and verify and gc, which check the stored payloads and collect those nothing uses."""
+verify and gc, which check the stored payloads and collect those nothing uses; and copy (in `_copy`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from brainstorm.console import CONTEXT_SETTINGS, Options, connected, database_op
 from brainstorm.database_drivers import Driver, Result
 from brainstorm.views import result_fields
 
-from . import _deletion, _export, _format, _maintenance, _serve
+from . import _copy, _deletion, _export, _format, _maintenance, _serve
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -24,7 +24,7 @@ from . import _deletion, _export, _format, _maintenance, _serve
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Read the users, snapshots and results saved in the brainstorm database (or delete some, verify
-    the stored payloads, collect those nothing uses).
+    the stored payloads, collect those nothing uses, copy it all to another database).
 
     Every command takes -d/--database URL (default: $BRAINSTORM_DATABASE_URL, else the embedded
     SQLite file under $XDG_DATA_HOME/brainstorm/) and --json for machine-readable output.
@@ -320,3 +320,6 @@ def serve(options: Options, host: str, port: int, log_level: str) -> None:
     web viewer at /. Listens on 127.0.0.1 (this machine only) unless --host says otherwise.
     """
     _serve.serve(settings.database_url(options.database), host, port, log_level)
+
+
+main.add_command(_copy.copy)
