@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import summary, untimed
+from bench.measure import memory_status, summary, untimed
 from bench.stores import stream_digest
 
 MiB = 1024 * 1024
@@ -32,14 +32,6 @@ CHUNK_BATCH = 16
 """GridFS chunks per batch for the chunk-cursor read: 4 MiB a batch. (GridOut asks for the server's
 default batches; FerretDB v1 then answers a getMore with more than the 48 MB a message may hold, so
 neither GridOut nor the driver can read a GridFS file of more than about 90 MiB back from it.)"""
-
-
-def _status(field: str) -> int:
-    """A /proc/self/status figure (VmRSS, VmHWM) in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise LookupError(field)
 
 
 def _reset_peak() -> bool:
@@ -82,7 +74,7 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
     if step == "read" and variant == "brainstorm":
         stored = driver.get_result(USER, args["ref"], "blob")
     gc.collect()
-    rss_before = _status("VmRSS")
+    rss_before = memory_status("VmRSS")
     reset = _reset_peak()
     wall, cpu = time.perf_counter(), time.process_time()
     if variant == DIGEST:
@@ -119,7 +111,7 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         else:
             digest = stream_digest(open(args["target"], "rb"))  # noqa: SIM115 (stream_digest closes it)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    peak = _status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = memory_status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     # The check, untimed.
     if variant == DIGEST:
         verified = hashed == size

@@ -16,6 +16,7 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pymongo import monitoring
@@ -140,6 +141,12 @@ def _timed(variant: Variant, counter: CommandCounter | None) -> Sample:
     by_name = {k: v / variant.ops for k, v in (after[1] - before[1]).items()}
     ops = variant.ops
     return Sample((wall - untimed.wall) / ops, (cpu - untimed.cpu) / ops, (after[0] - before[0]) / ops, by_name)
+
+
+def memory_status(field: str, pid: int | str = "self") -> int:
+    """A process's /proc status figure in bytes: VmRSS (resident now) or VmHWM (peak resident)."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
 
 
 def python_peak(variant: Variant) -> int:

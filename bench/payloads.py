@@ -67,16 +67,12 @@ def depth_npy() -> bytes:
 
 
 @functools.cache
-def colour_png() -> bytes:
+def colour_encoded(image_format: str) -> bytes:
+    """The colour image as a PNG or JPEG (quality 90) file's bytes."""
     out = io.BytesIO()
-    Image.fromarray(colour_image()).save(out, format="PNG")
-    return out.getvalue()
-
-
-@functools.cache
-def colour_jpeg() -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(colour_image()).save(out, format="JPEG", quality=90)
+    Image.fromarray(colour_image()).save(
+        out, format=image_format, **({"quality": 90} if image_format == "JPEG" else {})
+    )
     return out.getvalue()
 
 

@@ -32,7 +32,7 @@ from pymongo import monitoring
 
 from . import payloads
 from .context import Context, next_datetime, with_database
-from .measure import CommandCounter, Variant, ratios
+from .measure import CommandCounter, Variant, memory_status, ratios
 from .report import ratio, seconds
 from .stores import read_variant
 
@@ -66,12 +66,6 @@ def _server(log: Path, *module_args: str) -> Iterator[tuple[str, int]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _peak_rss(pid: int) -> int:
-    """A process's peak resident memory so far (VmHWM), in bytes."""
-    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM:"))
-    return int(line.split()[1]) * 1024
 
 
 def _count(pieces: Iterable[bytes], digest: Any = None) -> int:
@@ -111,12 +105,12 @@ def _variant(name: str, fetch: Callable[..., int], data: bytes, offsets: list[in
 def _case(ctx: Context, db: str, case: str, variants: list[Variant], reps: int, servers: Any = None) -> Any:
     """Run the variants against the static files, one row each. HTTP rows count no commands (the server
     sends them); with `servers` (variant: pid), they get that server's peak-RSS growth over the case."""
-    before = {name: _peak_rss(pid) for name, pid in (servers or {}).items()}
+    before = {name: memory_status("VmHWM", pid) for name, pid in (servers or {}).items()}
     samples = ctx.run_case("serve", db, case, lambda: (variants, STATIC, lambda: None), reps=reps, peaks=False)
     for row in ctx.rows[-len(variants) :] if samples else []:
         row["cmds_per_op"] = row["cmds_per_op"] if row["variant"] == BUCKET else None
         if row["variant"] in before:
-            row["peak_rss_added_bytes"] = _peak_rss(servers[row["variant"]]) - before[row["variant"]]
+            row["peak_rss_added_bytes"] = memory_status("VmHWM", servers[row["variant"]]) - before[row["variant"]]
     return samples
 
 

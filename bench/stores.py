@@ -1,10 +1,10 @@
 """The ways of storing a snapshot that the workloads compare (the drivers and every baseline), and the
 variants that time them.
 
-A store saves a snapshot as the pipeline does (one call per parser result); after each repetition,
-untimed, it checks that it reads back what it saved and (where asked) removes it again, so every
-repetition starts from the same state. The baselines keep their own documents, tables and files: none
-reads or writes the drivers' layout.
+A store saves a snapshot as the pipeline does (`save(when, spec)`, one call per parser result, timed);
+after each repetition, untimed, it checks that it reads back what it saved (`check`) and, where asked,
+removes it again (`tidy`), so every repetition starts from the same state. The baselines keep their
+own documents, tables and files: none reads or writes the drivers' layout.
 """
 
 from __future__ import annotations
@@ -88,20 +88,7 @@ def check(condition: bool, what: str) -> None:
         raise AssertionError(f"read back differs from what was written: {what}")
 
 
-class Store:
-    """save() is timed; check() and tidy() run after each repetition, untimed."""
-
-    def save(self, when: dt.datetime, spec: Spec) -> None:
-        raise NotImplementedError
-
-    def check(self, when: dt.datetime, spec: Spec) -> None:
-        raise NotImplementedError
-
-    def tidy(self, when: dt.datetime) -> None:
-        pass
-
-
-class DriverStore(Store):
+class DriverStore:
     """A brainstorm driver; with `tidy`, each snapshot is deleted again (`delete_snapshot`)."""
 
     def __init__(self, driver: Any, tidy: bool = False) -> None:
@@ -131,7 +118,7 @@ class DriverStore(Store):
             self.driver.delete_snapshot(USER, snapshot_id)
 
 
-class MongoStore(Store):
+class MongoStore:
     """Raw pymongo: one document per snapshot, a `$set` per result, each payload uploaded with
     GridFSBucket (`gridfs`), as `Binary` inside the document (`inline`), or written to a file whose
     path the document keeps (`path`, the old way)."""
@@ -195,8 +182,11 @@ class MongoStore(Store):
                 Path(stored["data"]).unlink()
 
 
-class PlainFileStore(Store):
+class PlainFileStore:
     """The disk's limit: each payload's bytes written to a file, nothing else (no fsync)."""
+
+    def tidy(self, when: dt.datetime) -> None:
+        pass
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -234,8 +224,10 @@ def millis(when: dt.datetime) -> int:
     return int((when - dt.datetime(1970, 1, 1)) / dt.timedelta(milliseconds=1))
 
 
-class RawSqliteStore(Store):
+class RawSqliteStore:
     """Raw sqlite3: one row per result, the payload as one BLOB value, one transaction per result."""
+
+    tidy = PlainFileStore.tidy
 
     def __init__(self, path: Path) -> None:
         self.db = raw_sqlite(path)
@@ -260,7 +252,7 @@ class RawSqliteStore(Store):
 # Variants -----------------------------------------------------------------------------------------
 
 
-def save_variant(name: str, store: Store, spec: Spec, per_op: int = 1, includes: str | None = None) -> Variant:
+def save_variant(name: str, store: Any, spec: Spec, per_op: int = 1, includes: str | None = None) -> Variant:
     """A variant saving `per_op` snapshots per run; after each run they are checked, then tidied."""
     written: list[dt.datetime] = []
 

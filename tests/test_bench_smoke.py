@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench import report, serving, workloads
+from bench import importing, report, serving, workloads
 from bench.context import Context
 from bench.measure import Sample, ratios
 from bench.stores import (
@@ -175,3 +175,12 @@ def test_the_serve_workload_runs_and_verifies_on_the_embedded_driver(tmp_path: P
     assert ctx.rows and all(row["verified"] for row in ctx.rows)
     assert all(row["peak_rss_added_bytes"] is not None for row in ctx.rows if row["case"].startswith("16 x"))
     assert "brainstorm serve" in report.text_table(ctx.rows)
+
+
+def test_the_import_workload_runs_and_verifies_on_the_embedded_driver(tmp_path: Path) -> None:
+    ctx = Context(quick=True, tmp=tmp_path, server_url=None)
+    importing.run(ctx)
+    assert not ctx.failures, ctx.failures
+    assert {"--jobs 1", "raw sqlite3 loop"} <= {row["variant"] for row in ctx.rows}
+    assert all(row["verified"] and row["messages_per_s"] > 0 and row["mb_per_s_wall"] for row in ctx.rows)
+    assert ctx.rows[0]["case"].startswith("120 messages")
