@@ -274,16 +274,20 @@ class MongoRecords(RecordStore):
         the same snapshot, or a conflict (None). The document keeps numbering above the id."""
         key = {"user_id": user_id, "snapshot_id": snapshot_id}
         live = {**key, "datetime": when, **_LIVE}
-        new_user = self._users.find_one({"user_id": user_id, "field": "user_id"}, {"_id": 1}) is None
+
+        def created() -> Numbered:  # the protocol writes the user once the save succeeded, if it has no row
+            new_user = self._users.find_one({"user_id": user_id, "field": "user_id"}, {"_id": 1}) is None
+            return Numbered(snapshot_id, True, new_user)
+
         for _ in range(_WRITE_RETRIES):
             try:
                 self._snapshots.insert_one(dict(live))
-                return Numbered(snapshot_id, True, new_user)
+                return created()
             except mongo_errors.DuplicateKeyError:
                 pass
             try:
                 if self._snapshots.replace_one({**key, "deleted": snapshot_id}, live).modified_count == 1:
-                    return Numbered(snapshot_id, True, new_user)
+                    return created()
             except mongo_errors.DuplicateKeyError:  # the datetime is another snapshot's
                 return None
             held = self._snapshots.find_one({"user_id": user_id, **_LIVE, "$or": [key, {"datetime": when}]})

@@ -58,7 +58,8 @@ def test_a_deleted_id_can_be_placed_again(driver: db_drivers.Driver) -> None:
     driver.delete_snapshot(1, 3)
     driver.delete_snapshot(1, 2)
     assert driver.save_snapshot({"user_id": 1, "datetime": MS + 10, "pose": {}}, snapshot_id=2) == 2
-    assert ids_and_datetimes(driver, 1) == {1: MS, 2: MS + 10}
+    assert driver.save_snapshot({"user_id": 1, "datetime": MS + 12}, snapshot_id=3) == 3  # the latest deleted
+    assert ids_and_datetimes(driver, 1) == {1: MS, 2: MS + 10, 3: MS + 12}
     assert driver.save_snapshot({"user_id": 1, "datetime": MS + 11}) == 4
 
 
