@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -260,3 +261,44 @@ def test_ctrl_c_twice_abandons_the_messages_in_flight(gated: tuple[Path, Dump], 
     saved = saved_results(driver_url, complete)  # an abandoned message is saved whole or not at all
     assert done <= saved <= done + len(abandoned.group(1).split(", ")) - 1  # never the gate
     assert_importing_again_completes(with_a_regular_gate(directory, fifo), driver_url, saved, complete)
+
+
+# in process: what the threads report back ------------------------------------------------------
+
+
+def failing_after(monkeypatch: pytest.MonkeyPatch, calls: int, error: Exception) -> None:
+    """Saver.save raises `error` from its `calls`-th call on (from any thread)."""
+    from brainstorm.saver import Saver
+
+    original, count, lock = Saver.save, [0], threading.Lock()
+
+    def save(self: Saver, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            count[0] += 1
+            fail = count[0] >= calls
+        if fail:
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Saver, "save", save)
+
+
+def test_an_unavailable_database_stops_every_job(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from brainstorm.saver import Saver, import_directory
+
+    failing_after(monkeypatch, 5, db_drivers.DatabaseUnavailable("the database went away"))
+    with Saver(f"sqlite:///{tmp_path / 'b.db'}") as saver:
+        summary = import_directory(saver, dataset, progress=False, jobs=4)
+    assert summary.stopped_by == "the database went away"
+    assert (summary.failed, summary.interrupted) == ([], False)
+    assert summary.new == 4  # the saves before the failure; none after it counts
+
+
+def test_a_bug_in_a_job_is_raised_in_the_caller(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from brainstorm.saver import Saver, import_directory
+
+    failing_after(monkeypatch, 3, ZeroDivisionError("a bug"))
+    with Saver(f"sqlite:///{tmp_path / 'b.db'}") as saver, pytest.raises(ZeroDivisionError, match="a bug"):
+        import_directory(saver, dataset, progress=False, jobs=4)

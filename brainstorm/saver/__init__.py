@@ -4,14 +4,26 @@
     with Saver("sqlite:///brainstorm.db") as saver:
         saver.save("pose", '{"user": {...}, "datetime": 1575454087339, "pose": {...}}')
 
-The command line (`python -m brainstorm.saver save|import`) is in `__main__`; message format and
-payload files are described in `_message` and `_payloads`.
+`import_directory(saver, DIRECTORY, jobs=N)` saves every message below a directory (with N threads)
+and returns an `ImportSummary` (counts, bytes, seconds). The command line (`python -m brainstorm.saver
+save|import`) is in `__main__`; message format and payload files are described in `_message` and `_payloads`.
 """
 
 from __future__ import annotations
 
+from ._importer import ImportSummary, import_directory
 from ._message import MessageData, load, result_name_of
 from ._payloads import PayloadFileError
 from ._saver import Saved, Saver, Status
 
-__all__ = ["MessageData", "PayloadFileError", "Saved", "Saver", "Status", "load", "result_name_of"]
+__all__ = [
+    "ImportSummary",
+    "MessageData",
+    "PayloadFileError",
+    "Saved",
+    "Saver",
+    "Status",
+    "import_directory",
+    "load",
+    "result_name_of",
+]

@@ -218,13 +218,14 @@ def _in_threads(
     """`jobs` daemon threads take the messages in order from a shared queue, each saving with a `Saver`
     of its own (a connection per thread: SQLite's is used by one thread at a time), and report every
     outcome back to this generator, which runs in the calling thread. Once `should_stop()`, no thread
-    takes another message, and the outcomes of those in flight still come; a worker that cannot
-    connect reports it as the database being unavailable. Daemon threads: after an abandon, a thread
-    still saving must not keep the process from exiting."""
+    takes another message, and the outcomes of those in flight still come. A worker that cannot
+    connect reports it as the database being unavailable; any other exception (a bug) is raised here,
+    as it would be with one job. Daemon threads: after an abandon, a thread still saving must not keep
+    the process from exiting."""
     tasks: queue.SimpleQueue[Path] = queue.SimpleQueue()
     for path in messages:
         tasks.put(path)
-    outcomes: queue.SimpleQueue[_Outcome | None] = queue.SimpleQueue()  # None: a worker is done
+    outcomes: queue.SimpleQueue[_Outcome | Exception | None] = queue.SimpleQueue()  # None: a worker is done
     stop = threading.Event()
 
     def work() -> None:
@@ -240,6 +241,8 @@ def _in_threads(
                     outcomes.put(outcome)
         except BrainstormError as exc:  # could not connect
             outcomes.put(_Outcome(Path(), error=str(exc), unavailable=True))
+        except Exception as exc:  # a bug: raised again in the calling thread
+            outcomes.put(exc)
         finally:
             outcomes.put(None)
 
@@ -256,6 +259,8 @@ def _in_threads(
                 continue
             if outcome is None:
                 running -= 1
+            elif isinstance(outcome, Exception):
+                raise outcome
             else:
                 yield outcome
     finally:  # the second Ctrl-C, or the caller stopped reading
