@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import mimetypes
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from brainstorm.database_drivers import BlobInfo, Result
@@ -39,25 +39,19 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def result_fields(found: Result, blank: Any = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def result_fields(
+    found: Result, blank: Callable[[str, dict[str, Any]], Any] | None = None
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The result's fields with `blank(key, description)` (or None) where each payload sits, and each
-    payload's description by dotted path.
-
-    Fields beside a payload nested below the top level are only reachable by decoding that value, so
-    such a (rare) result has its nested payloads fetched once here.
-    """
+    payload's description by dotted path. No payload is fetched, however deep it sits."""
     payloads = {path: {k: v for k, v in info.items() if k != "path"} for path, info in found.blobs.items()}
-    fields: dict[str, Any] = {}
-    for name in found:
-        if name in payloads or any(path.startswith(f"{name}.") for path in payloads):
-            value = None if name in payloads else found[name]
-            fields[name] = _blank_payloads(value, name, payloads, blank)
-        else:
-            fields[name] = found[name]
+    fields = {name: _blank_payloads(value, name, payloads, blank) for name, value in found.fields.items()}
     return fields, payloads
 
 
-def _blank_payloads(value: Any, prefix: str, payloads: dict[str, dict[str, Any]], blank: Any) -> Any:
+def _blank_payloads(
+    value: Any, prefix: str, payloads: dict[str, dict[str, Any]], blank: Callable[[str, dict[str, Any]], Any] | None
+) -> Any:
     if prefix in payloads:
         return None if blank is None else blank(prefix, payloads[prefix])
     if isinstance(value, dict):

@@ -11,6 +11,7 @@ import io
 import json
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,7 +49,7 @@ EXTRAS: dict[str, Any] = {
     "rgb": {"data": RGB},
     "cube": {"data": np.zeros((2, 2, 2), dtype=np.float64)},
     "numeric_image": {"data": Image.fromarray(np.array([[1.5, 2.5], [3.5, 4.5]], dtype=np.float32), "F")},
-    "page": {"data": Blob(io.BytesIO(HTML), "text/html"), "bild ü": b"\x00" * 70000},
+    "page": {"data": Blob(io.BytesIO(HTML), "text/html"), "bild ü": b"\x00" * 70000, "two\nlines": b"\x01" * 5000},
 }
 
 
@@ -162,6 +163,13 @@ def test_a_file_name_out_of_ascii_is_given_both_ways(client: httpx.Client) -> No
     )
 
 
+def test_a_key_with_a_newline_is_served_at_the_url_the_api_gives(client: httpx.Client) -> None:
+    described = client.get(f"users/{EXTRA_USER}/snapshots/1/page").json()["payloads"]["two\nlines"]
+    response = client.get(described["url"])
+    assert response.content == b"\x01" * 5000
+    assert 'filename="1000-1-page-two_lines.bin"' in response.headers["content-disposition"]
+
+
 def test_a_stored_html_payload_cannot_run_as_the_apis_page(client: httpx.Client) -> None:
     response = client.get(payload_url("page"))
     assert response.content == HTML and response.headers["content-type"].startswith("text/html")
@@ -208,6 +216,7 @@ RANGES: list[tuple[str, int, tuple[int, int] | None]] = [
     ("bytes=10-5", 200, (0, N)),
     ("bytes=0-1,5-9", 200, (0, N)),
     ("lines=0-9", 200, (0, N)),
+    ("bytes=" + "1" * 5000 + "-", 200, (0, N)),  # absurd digits: malformed, ignored
 ]
 
 
@@ -279,6 +288,11 @@ ERRORS: list[tuple[str, int, str]] = [
     ("users/1.5/snapshots", 404, "Not Found"),
     ("users/42/snapshots/x1", 404, "Not Found"),
     (f"users/{2**64}", 400, "user_id must be between 0 and 2**63 - 1"),
+    ("users/" + "9" * 5000, 404, "Not Found"),
+    ("users/42/snapshots/1/color_image/data?as=png&vmin=nan", 400, "vmin must be a finite number"),
+    ("users/42/snapshots/1/color_image/data?as=png&vmax=inf", 400, "vmax must be a finite number"),
+    ("users/42/snapshots/1/color_image/data?as=png&vmin=3&vmax=1", 400, "vmin (3.0) must be below vmax (1.0)"),
+    ("viewer/index.html", 404, "the viewer has no file 'index.html'"),
     ("users/42/snapshots/1/%24where", 400, "result name '$where' must match"),
     ("users/42/snapshots/1/..%2F..%2Fetc", 400, "result name '..' must match"),
     ("users/42/snapshots/1/color_image/..%2F..%2Fdata", 404, "has no payload '../../data'"),
@@ -307,6 +321,21 @@ def test_no_route_writes_or_deletes(client: httpx.Client, method: str) -> None:
     assert client.get("users/42/snapshots/1/pose").status_code == 200
 
 
+def test_head_answers_wherever_get_does(client: httpx.Client) -> None:
+    for path in ("", "users", "users/42", "users/42/snapshots", "users/42/snapshots/1", "users/42/snapshots/1/pose"):
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, head.content) == (200, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"]
+
+
+def test_the_viewer_is_served_with_its_security_headers_and_no_ranges(client: httpx.Client) -> None:
+    page = client.get("")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    script = client.get("viewer/viewer.js", headers={"Range": "bytes=0-0,2-2"})
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert script.headers["x-content-type-options"] == "nosniff" and "content-security-policy" in script.headers
+
+
 def test_the_openapi_description_lists_every_route(client: httpx.Client) -> None:
     paths = client.get("openapi.json").json()["paths"]
     assert set(paths) == {
@@ -317,7 +346,15 @@ def test_the_openapi_description_lists_every_route(client: httpx.Client) -> None
         "/users/{user_id}/snapshots/{snapshot_id}/{result_name}",
         "/users/{user_id}/snapshots/{snapshot_id}/{result_name}/{key}",
     }
-    assert set(paths["/users/{user_id}/snapshots/{snapshot_id}/{result_name}/{key}"]) == {"get", "head"}
+    payload = paths["/users/{user_id}/snapshots/{snapshot_id}/{result_name}/{key}"]
+    assert set(payload) == {"get", "head"}
+    assert {p["name"] for p in payload["get"]["parameters"]} >= {"Range", "If-None-Match", "If-Range", "as", "vmin"}
+    assert "206" in payload["get"]["responses"] and "206" not in payload["head"]["responses"]
+    for operations in paths.values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            assert "422" not in responses or operation["operationId"].endswith("payload")
+            assert responses["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
 
 
 def test_serve_listens_on_this_machine_only_unless_told_and_says_so(server: Server) -> None:
@@ -337,8 +374,8 @@ def test_a_database_that_is_down_gives_503_without_the_password(unused_port: int
     url = f"mongodb://reader:s3cret-pw@127.0.0.1:{unused_port}/brainstorm?serverSelectionTimeoutMS=300"
     with serving(url) as running:
         response = httpx.get(running.url + "users", timeout=30)
-        assert response.status_code == 503
-        assert "127.0.0.1" in response.json()["detail"]
+        assert response.status_code == 503 and response.headers["retry-after"] == "2"
+        assert response.json()["detail"] == "the database is unavailable (the server's log says why)"
         assert "s3cret" not in response.text and "s3cret" not in running.logged()
         assert f"mongodb://***@127.0.0.1:{unused_port}" in running.logged()
 
@@ -351,7 +388,11 @@ def test_a_database_that_comes_up_later_is_served_once_it_is(unused_port: int, t
         with ferretdb_process(tmp_path, port=unused_port):
             with db_drivers.connect(url) as driver:
                 driver.save_user({"user_id": 5, "username": "Late"})
-            assert httpx.get(running.url + "users", timeout=30).json() == [{"user_id": 5, "username": "Late"}]
+            response = httpx.get(running.url + "users", timeout=30)
+            if response.status_code == 503:  # the failure is remembered for Retry-After seconds: as a client does
+                threading.Event().wait(int(response.headers["retry-after"]))
+                response = httpx.get(running.url + "users", timeout=30)
+            assert response.json() == [{"user_id": 5, "username": "Late"}]
 
 
 @pytest.fixture

@@ -82,7 +82,8 @@ def test_a_payload_missing_its_middle_is_cut_short(stored: db_drivers.Driver, da
     with serving(database_url) as server:
         if isinstance(stored, SqliteDriver):  # a file's size is checked on opening: an error status
             response = httpx.get(server.url + URL, timeout=30)
-            assert response.status_code == 500 and "the store holds" in response.json()["detail"]
+            assert response.status_code == 500 and "the stored payload is corrupt" in response.json()["detail"]
+            assert "the store holds" in server.logged() and ".db-blobs" not in response.text  # no path told
             return
         length, received = cut_short(server.url + URL)
         assert received <= 6 * 255 * 1024 < length
@@ -168,3 +169,36 @@ def test_the_app_mounted_under_a_prefix_links_its_payloads_there(stored: db_driv
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_results_description_fetches_none_of_its_payloads(database_url: str) -> None:
+    with db_drivers.connect(database_url, inline_limit=0) as driver:
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "frames": {"frames": [{"image": DATA, "n": 0}]}})
+        ref = ref_of(driver, "frames")
+        if isinstance(driver, MongodbDriver):  # gone: describing it must not need it
+            driver.database[f"{BUCKET}.files"].delete_one({"_id": ref})
+        else:
+            assert isinstance(driver, SqliteDriver)
+            os.remove(driver.blob_store._file(ref))
+    with serving(database_url) as server:
+        described = httpx.get(server.url + "users/1/snapshots/1/frames", timeout=30).json()
+        assert described["fields"]["frames"][0]["n"] == 0
+        assert described["fields"]["frames"][0]["image"]["length"] == len(DATA)
+
+
+def open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_client_leaving_mid_download_frees_the_stream_at_once(stored: db_drivers.Driver, database_url: str) -> None:
+    with serving(database_url, "--log-level", "warning") as server:
+        httpx.get(server.url + URL, timeout=30)  # warm: the connection pool, the thread pool
+        before = open_files(server.process.pid)
+        for _ in range(30):
+            with httpx.stream("GET", server.url + URL, timeout=30) as response:
+                next(response.iter_raw())  # a first piece, then the client goes
+        for _ in range(100):  # the server notices each departure on its next write: give it a moment
+            if open_files(server.process.pid) <= before:
+                break
+            threading.Event().wait(0.1)
+        assert open_files(server.process.pid) <= before

@@ -1,10 +1,11 @@
 """The HTTP API's routes, and the application object `create_app` returns.
 
-Every route only reads. Path parameters go through the library's own checks (`user_id` and
-`snapshot_id` must be digits to match a route at all), so nothing a client sends becomes a query
-operator or a file path. Errors are JSON `{"detail": message}`: 400 for a value the library refuses,
-404 for what does not exist, 503 while the database is unreachable (its URL's password hidden, as in
-every message of the library), 500 for a payload found missing or corrupt before it was sent.
+Every route only reads. Ids must be digits to match a route at all, and every path parameter then
+goes through the library's own checks, so nothing a client sends becomes a query operator or a file
+path. Errors are JSON `{"detail": message}`: 400 for a value the library refuses, 404 for what does
+not exist, 422 for a payload that is no picture, 503 while the database is unreachable, 500 for a
+payload found missing or corrupt before it was sent. A 500 or 503 names no server path or URL: the
+server's log has the details (with passwords hidden, as in every message of the library).
 """
 
 from __future__ import annotations
@@ -12,41 +13,79 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
-from starlette.responses import FileResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.responses import Response
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm import __version__
-from brainstorm.database_drivers import Driver, Result
+from brainstorm.database_drivers import BlobInfo, Driver, Result
 from brainstorm.views import extension, jsonable, result_fields
 
-from . import _pictures
-from ._payloads import Payload, payload_response
+from . import _openapi, _pictures
+from ._connection import RETRY_AFTER_SECONDS, Connection
+from ._payloads import Payload, not_modified, payload_response
 
 logger = logging.getLogger("brainstorm.api")
+F = TypeVar("F", bound=Callable[..., Any])
 
 VIEWER = resources.files("brainstorm.api") / "viewer"
 _PAGE_POLICY = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 """The viewer runs only its own scripts: a stored string that slipped into the page as HTML could not run."""
-_RESULT = "/users/{user_id:int}/snapshots/{snapshot_id:int}/{result_name}"
+_ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+_LISTED_KEYS = 20
+"""How many of a result's payload keys a 404 for an unknown key lists."""
+
+
+class _IdConvertor(Convertor[int]):
+    """Ids in paths: ASCII digits, bounded (int() refuses 4,300 digits; the library checks the range)."""
+
+    regex = "[0-9]{1,32}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+class _KeyConvertor(Convertor[str]):
+    """A payload's key: anything (Starlette's `path` stops at a newline, which a key may hold)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("brainstorm_id", _IdConvertor())
+register_url_convertor("brainstorm_key", _KeyConvertor())
+_USER = "/users/{user_id:brainstorm_id}"
+_SNAPSHOT = _USER + "/snapshots/{snapshot_id:brainstorm_id}"
+_RESULT = _SNAPSHOT + "/{result_name}"
+_PAYLOAD = _RESULT + "/{key:brainstorm_key}"
 
 
 def create_app(database: str | Driver) -> FastAPI:
     """The API (and the web viewer at `/`) over a database URL, or over a driver the caller owns.
 
-    Given a URL, the app connects on its first request (retrying on later ones while the database is
-    unreachable) and closes the driver when it shuts down; a driver given is left open.
+    Given a URL, the app connects on its first request (answering 503 while the database is
+    unreachable) and closes the driver when its lifespan ends: an app mounted inside another must
+    have the outer app run it (`lifespan=app.router.lifespan_context`). A driver given stays open.
     """
-    connection = _Connection(database)
+    connection = Connection(database)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -61,71 +100,75 @@ def create_app(database: str | Driver) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.connection = connection
+    app.openapi = lambda: _openapi.describe(app)  # type: ignore[method-assign]
     _add_error_handlers(app)
-    _add_routes(app, connection)
-    app.mount("/viewer", StaticFiles(directory=str(VIEWER)), name="viewer")
+    _add_viewer(app)
+    _add_routes(app, connection, threading.BoundedSemaphore(_pictures.RENDERERS))
     return app
 
 
-class _Connection:
-    """The app's driver: connected once, on first use, by whichever request comes first."""
+def _add_viewer(app: FastAPI) -> None:
+    """`/` and `/viewer/<file>`: the page's few files, read once, with the page's security headers
+    (no directory served, no ranges: there is nothing to range over)."""
+    assets = {file.name: file.read_bytes() for file in VIEWER.iterdir() if file.is_file()}
+    page = assets.pop("index.html")
+    headers = {
+        "Content-Security-Policy": _PAGE_POLICY,
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-cache",
+    }
 
-    def __init__(self, database: str | Driver) -> None:
-        self._url = database if isinstance(database, str) else None
-        self._driver = database if isinstance(database, Driver) else None
-        self._lock = threading.Lock()
+    def viewer() -> Response:
+        return Response(page, media_type="text/html; charset=utf-8", headers=headers)
 
-    def driver(self) -> Driver:
-        with self._lock:
-            if self._driver is None:
-                assert self._url is not None
-                self._driver = db_drivers.connect(self._url)
-            return self._driver
+    def asset(name: str) -> Response:
+        if name not in assets:
+            raise HTTPException(404, f"the viewer has no file {name!r}")
+        suffix = name[name.rfind(".") :]
+        return Response(assets[name], media_type=_ASSET_TYPES.get(suffix, "application/octet-stream"), headers=headers)
 
-    def close(self) -> None:
-        with self._lock:
-            if self._url is not None and self._driver is not None:
-                self._driver.close()
-                self._driver = None
+    app.add_api_route("/", viewer, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_api_route("/viewer/{name}", asset, methods=["GET", "HEAD"], include_in_schema=False)
 
 
-def _add_routes(app: FastAPI, connection: _Connection) -> None:
-    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
-    def viewer() -> FileResponse:
-        return FileResponse(
-            str(VIEWER / "index.html"), media_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY}
-        )
+def _json_route(app: FastAPI, path: str, operation_id: str, summary: str) -> Callable[[F], F]:
+    """Register a JSON route for GET (described) and HEAD (the same headers; RFC 9110 asks for both)."""
 
-    @app.get("/users", summary="Every user, by id")
+    def register(function: F) -> F:
+        app.add_api_route(path, function, methods=["GET"], operation_id=operation_id, summary=summary)
+        app.add_api_route(path, function, methods=["HEAD"], include_in_schema=False)
+        return function
+
+    return register
+
+
+def _add_routes(app: FastAPI, connection: Connection, renderers: threading.BoundedSemaphore) -> None:
+    @_json_route(app, "/users", "users", "Every user, by id")
     def users() -> list[dict[str, Any]]:
         return jsonable(connection.driver().get_users())  # type: ignore[no-any-return]
 
-    @app.get("/users/{user_id:int}", summary="A user's fields")
+    @_json_route(app, _USER, "user", "A user's fields")
     def user(user_id: int) -> dict[str, Any]:
         return jsonable(_user(connection.driver(), user_id))  # type: ignore[no-any-return]
 
-    @app.get("/users/{user_id:int}/snapshots", summary="A user's snapshots, by datetime")
+    @_json_route(app, _USER + "/snapshots", "snapshots", "A user's snapshots, by datetime")
     def snapshots(user_id: int) -> list[dict[str, Any]]:
         driver = connection.driver()
         _user(driver, user_id)
         return jsonable(driver.get_snapshots(user_id))  # type: ignore[no-any-return]
 
-    @app.get("/users/{user_id:int}/snapshots/{snapshot_id:int}", summary="A snapshot and its available results")
+    @_json_route(app, _SNAPSHOT, "snapshot", "A snapshot and its available results")
     def snapshot(user_id: int, snapshot_id: int) -> dict[str, Any]:
-        found = connection.driver().get_snapshot(user_id, snapshot_id)
-        if found is None:
-            raise HTTPException(404, f"user {user_id} has no snapshot {snapshot_id}")
-        return jsonable(found)  # type: ignore[no-any-return]
+        return jsonable(_snapshot(connection.driver(), user_id, snapshot_id))  # type: ignore[no-any-return]
 
-    @app.get(_RESULT, summary="A result's fields, each payload described with the URL of its bytes")
+    @_json_route(app, _RESULT, "result", "A result's fields, each payload described with the URL of its bytes")
     def result(request: Request, user_id: int, snapshot_id: int, result_name: str) -> dict[str, Any]:
         found = _result(connection.driver(), user_id, snapshot_id, result_name)
         base = f"{request.scope.get('root_path', '')}/users/{user_id}/snapshots/{snapshot_id}/{result_name}"
 
         def described(key: str, info: dict[str, Any]) -> dict[str, Any]:
             urls = {"url": f"{base}/{quote(key, safe='')}"}
-            if info["kind"] in ("ndarray", "image"):
+            if info["kind"] in _pictures.PICTURE_KINDS:
                 urls["picture_url"] = f"{urls['url']}?as=png"
             return {**info, **urls}
 
@@ -147,31 +190,44 @@ def _add_routes(app: FastAPI, connection: _Connection) -> None:
         result_name: str,
         key: str,
         as_: Annotated[Literal["png"] | None, Query(alias="as", description="png: a picture of the payload")] = None,
-        colormap: Annotated[Literal["turbo", "gray"], Query(description="for ?as=png of a 2-D array")] = "turbo",
+        colormap: Annotated[_pictures.Colormap, Query(description="for ?as=png of a 2-D array")] = "turbo",
         vmin: Annotated[float | None, Query(description="the value shown as the colormap's low end")] = None,
         vmax: Annotated[float | None, Query(description="the value shown as the colormap's high end")] = None,
     ) -> Response:
-        found = _result(connection.driver(), user_id, snapshot_id, result_name)
-        info = found.blobs.get(key)
-        if info is None:
-            raise HTTPException(404, f"result {result_name!r} has no payload {key!r}; payloads: {sorted(found.blobs)}")
-        place = f"user {user_id}, snapshot {snapshot_id}, result {result_name!r}, payload {key!r}"
+        _check_value_range(vmin, vmax)
+        driver = connection.driver()
         name = f"{user_id}-{snapshot_id}-{result_name}-{key}"
-        stored = Payload(
-            lambda: found.open(key),
-            info["length"],
-            info["content_type"],
-            f'"{info["sha256"]}"',
-            name + extension(info),
-            place,
-        )
-        if as_ is None or info["content_type"] == "image/png":
-            return payload_response(request.method, request.headers, stored)
-        return _picture(request, found, key, stored, colormap, vmin, vmax)
+
+        def answer() -> Response:
+            found = _result(driver, user_id, snapshot_id, result_name)
+            info = found.blobs.get(key)
+            if info is None:
+                raise HTTPException(404, f"result {result_name!r} has no payload {key!r}; {_keys(found)}")
+            if as_ is None or info["content_type"] == "image/png":
+                stored = Payload(
+                    lambda: found.open(key),
+                    info["length"],
+                    info["content_type"],
+                    f'"{info["sha256"]}"',
+                    name + extension(info),
+                )
+                return payload_response(request.method, request.headers, stored)
+            return _picture(request, found, key, info, name, (colormap, vmin, vmax), renderers)
+
+        try:
+            try:
+                return answer()
+            except db_drivers.BlobMissing:  # saved again since the result was read, its old payload gone: read again
+                return answer()
+        except (db_drivers.BlobMissing, db_drivers.BlobCorrupt) as exc:
+            logger.error("%s %s: %s", request.method, request.url.path, exc)
+            problem = "missing" if isinstance(exc, db_drivers.BlobMissing) else "corrupt"
+            place = f"user {user_id}, snapshot {snapshot_id}, result {result_name!r}, payload {key!r}"
+            raise HTTPException(500, f"{place}: the stored payload is {problem} (the server's log says more)") from None
 
     for method in ("GET", "HEAD"):  # one route each: a route with both would give both one operation id
         app.add_api_route(
-            _RESULT + "/{key:path}",
+            _PAYLOAD,
             payload,
             methods=[method],
             operation_id=f"{method.lower()}_payload",
@@ -190,29 +246,45 @@ def _picture(
     request: Request,
     found: Result,
     key: str,
-    stored: Payload,
-    colormap: str,
-    vmin: float | None,
-    vmax: float | None,
+    info: BlobInfo,
+    name: str,
+    rendering: tuple[str, float | None, float | None],
+    renderers: threading.BoundedSemaphore,
 ) -> Response:
-    """The payload at `key` rendered as PNG, with an ETag of its own (checked before anything is rendered)."""
-    info = found.blobs[key]
-    if info["kind"] not in ("ndarray", "image"):
+    """The payload at `key` rendered as PNG, with an ETag of its own (a 304 is decided before rendering),
+    by at most `RENDERERS` requests at a time."""
+    if info["kind"] not in _pictures.PICTURE_KINDS:
         raise HTTPException(422, f"a {info['kind']} payload ({info['content_type']}) is not a picture")
-    etag = _pictures.picture_etag(info["sha256"], colormap, vmin, vmax)
-    with found.open(key) as stream:
-        try:
-            if request.headers.get("if-none-match") == etag:
-                png = b""  # 304 either way: not rendered
-            elif info["kind"] == "ndarray":
-                png = _pictures.render_array(stream, colormap, vmin, vmax)
-            else:
-                png = _pictures.render_image(stream, colormap)
-        except _pictures.NotAPicture as exc:
-            raise HTTPException(422, str(exc)) from None
-    name = stored.filename.rsplit(".", 1)[0] + ".png"
-    picture = Payload(lambda: io.BytesIO(png), len(png), "image/png", etag, name, stored.place)
+    etag = _pictures.picture_etag(info["sha256"], *rendering)
+    if (unchanged := not_modified(request.headers, etag)) is not None:
+        return unchanged
+    if not renderers.acquire(blocking=False):
+        raise HTTPException(503, "busy rendering other pictures: try again", headers={"Retry-After": "1"})
+    try:
+        render = _pictures.render_array if info["kind"] == "ndarray" else _pictures.render_image
+        with found.open(key) as stream:
+            png = render(stream, *rendering)
+    except _pictures.NotAPicture as exc:
+        raise HTTPException(422, str(exc)) from None
+    finally:
+        renderers.release()
+    picture = Payload(lambda: io.BytesIO(png), len(png), "image/png", etag, name + ".png")
     return payload_response(request.method, request.headers, picture)
+
+
+def _check_value_range(vmin: float | None, vmax: float | None) -> None:
+    for name, value in (("vmin", vmin), ("vmax", vmax)):
+        if value is not None and not math.isfinite(value):
+            raise HTTPException(400, f"{name} must be a finite number, not {value}")
+    if vmin is not None and vmax is not None and vmin >= vmax:
+        raise HTTPException(400, f"vmin ({vmin}) must be below vmax ({vmax})")
+
+
+def _keys(found: Result) -> str:
+    """The keys a 404 lists (not all of a result with thousands)."""
+    keys = sorted(found.blobs)
+    more = f" and {len(keys) - _LISTED_KEYS} more" if len(keys) > _LISTED_KEYS else ""
+    return f"payloads: {keys[:_LISTED_KEYS]}{more}"
 
 
 def _user(driver: Driver, user_id: int) -> dict[str, Any]:
@@ -222,41 +294,47 @@ def _user(driver: Driver, user_id: int) -> dict[str, Any]:
     return found
 
 
+def _snapshot(driver: Driver, user_id: int, snapshot_id: int) -> dict[str, Any]:
+    found = driver.get_snapshot(user_id, snapshot_id)
+    if found is None:
+        raise HTTPException(404, f"user {user_id} has no snapshot {snapshot_id}")
+    return found
+
+
 def _result(driver: Driver, user_id: int, snapshot_id: int, result_name: str) -> Result:
     found = driver.get_result(user_id, snapshot_id, result_name)
     if found is None:
-        if driver.get_snapshot(user_id, snapshot_id) is None:
-            raise HTTPException(404, f"user {user_id} has no snapshot {snapshot_id}")
+        _snapshot(driver, user_id, snapshot_id)
         raise HTTPException(404, f"snapshot {snapshot_id} of user {user_id} has no result {result_name!r}")
     return found
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """The library's errors as JSON statuses; nothing else leaks (an unexpected error is a logged 500)."""
+    """The library's errors as JSON statuses; what a client is told never names a path or server."""
 
-    def handler(status: int, log: bool = False) -> Any:
-        async def handle(request: Request, exc: Exception) -> JSONResponse:
-            if log:
-                logger.error("%s %s: %s", request.method, request.url.path, exc)
-            return JSONResponse({"detail": str(exc)}, status_code=status)
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)  # about the client's own input
 
-        return handle
-
-    app.add_exception_handler(db_drivers.InvalidInput, handler(400))
-    app.add_exception_handler(db_drivers.InvalidType, handler(400))
-    app.add_exception_handler(db_drivers.DatabaseUnavailable, handler(503))
-    app.add_exception_handler(db_drivers.BlobMissing, handler(500, log=True))
-    app.add_exception_handler(db_drivers.BlobCorrupt, handler(500, log=True))
-    app.add_exception_handler(db_drivers.BrainstormError, handler(500, log=True))
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "the database is unavailable (the server's log says why)"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         problems = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
         return JSONResponse({"detail": problems}, status_code=400)
 
-    app.add_exception_handler(RequestValidationError, invalid_request)
-
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": "internal error (logged by the server)"}, status_code=500)
+        logger.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "internal error (the server's log says more)"}, status_code=500)
 
-    app.add_exception_handler(Exception, unexpected)  # the server logs the traceback
+    app.add_exception_handler(db_drivers.InvalidInput, refused)
+    app.add_exception_handler(db_drivers.InvalidType, refused)
+    app.add_exception_handler(db_drivers.DatabaseUnavailable, unavailable)
+    app.add_exception_handler(db_drivers.BrainstormError, unexpected)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, unexpected)  # the server logs the traceback too

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import anyio
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from brainstorm.database_drivers import BrainstormError
 
@@ -26,6 +29,8 @@ concurrent 64 MiB downloads grew the server's peak memory by 54-60 MiB (freed pi
 allocator's per-thread arenas); with 256 KiB pieces by 16-26 MiB (tests/test_api_failures.py)."""
 
 logger = logging.getLogger("brainstorm.api")
+_UNSAFE_IN_FILENAME = re.compile(r'[^\x20-\x7e]|["\\/]')
+"""Characters an old client's `filename=` cannot take as they are (they have `filename*`)."""
 
 
 class StreamAborted(RuntimeError):
@@ -44,19 +49,31 @@ class Payload:
     content_type: str
     etag: str  # strong, quoted
     filename: str
-    place: str  # which payload this is, for the log
 
 
-def payload_response(method: str, headers: Mapping[str, str], payload: Payload) -> Response:
-    """The answer to a GET or HEAD of `payload`: 200, 206, 304 or 416, with the headers RFC 9110 asks for."""
-    answer = _ranges.answer(method, headers, payload.length, payload.etag)
-    common = {
-        "ETag": payload.etag,
+def _validator_headers(etag: str) -> dict[str, str]:
+    """The headers every payload answer carries, a 304 included."""
+    return {
+        "ETag": etag,
         "Accept-Ranges": "bytes",
         "Cache-Control": "no-cache",  # a result saved again changes its bytes: revalidate (a cheap 304)
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",  # a stored HTML payload must not run as the API's own page
     }
+
+
+def not_modified(headers: Mapping[str, str], etag: str) -> Response | None:
+    """The 304 for a request whose If-None-Match names `etag`, or None (decided before any work)."""
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is None or not _ranges.matches_any(if_none_match, etag):
+        return None
+    return Response(status_code=_ranges.NOT_MODIFIED, headers=_validator_headers(etag))
+
+
+def payload_response(method: str, headers: Mapping[str, str], payload: Payload) -> Response:
+    """The answer to a GET or HEAD of `payload`: 200, 206, 304 or 416, with the headers RFC 9110 asks for."""
+    answer = _ranges.answer(method, headers, payload.length, payload.etag)
+    common = _validator_headers(payload.etag)
     if answer.status == _ranges.NOT_MODIFIED:
         return Response(status_code=answer.status, headers=common)
     if answer.status == _ranges.NOT_SATISFIABLE:
@@ -76,11 +93,26 @@ def payload_response(method: str, headers: Mapping[str, str], payload: Payload) 
     if method == "HEAD":
         return Response(status_code=answer.status, headers=sent)
     stream = payload.open()  # now, so that a payload missing from the store is an error status, not a cut
-    body = _pieces(stream, answer.start, answer.stop, payload.place)
-    return StreamingResponse(body, status_code=answer.status, headers=sent)
+    body = _pieces(stream, answer.start, answer.stop)
+    return _ClosingStreamingResponse(body, status_code=answer.status, headers=sent)
 
 
-def _pieces(stream: io.BufferedIOBase, start: int, stop: int, place: str) -> Iterator[bytes]:
+class _ClosingStreamingResponse(StreamingResponse):
+    """Closes its pieces however the response ends: a client that leaves mid-download frees the store's
+    stream (a file, a server cursor) at once, not when the garbage collector finds it."""
+
+    def __init__(self, pieces: Generator[bytes, None, None], status_code: int, headers: Mapping[str, str]) -> None:
+        super().__init__(pieces, status_code=status_code, headers=headers)
+        self._pieces = pieces
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await anyio.to_thread.run_sync(self._pieces.close)  # its finally closes the stream, maybe over I/O
+
+
+def _pieces(stream: io.BufferedIOBase, start: int, stop: int) -> Generator[bytes, None, None]:
     """The bytes `[start, stop)` of `stream`, a piece at a time; closes the stream however it ends."""
     try:
         stream.seek(start)
@@ -91,12 +123,12 @@ def _pieces(stream: io.BufferedIOBase, start: int, stop: int, place: str) -> Ite
             yield piece
     except BrainstormError as exc:
         logger.error("closing the connection after a partial payload: %s", exc)
-        raise StreamAborted(f"{place}: {exc}") from None
+        raise StreamAborted(str(exc)) from None
     finally:
         stream.close()
 
 
 def content_disposition(filename: str) -> str:
     """`inline` with the file name, ASCII for old clients and UTF-8 for the rest (RFC 6266)."""
-    fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_").replace("\\", "_")
+    fallback = _UNSAFE_IN_FILENAME.sub("_", filename)
     return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

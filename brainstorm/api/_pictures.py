@@ -9,26 +9,34 @@
 - An image stored in another format (TIFF) is re-encoded as PNG (a one-band numeric image through
   the colormap, like a 2-D array); one stored as PNG is served as it is.
 
-Anything else is refused with `NotAPicture`. A picture is rendered in memory (at most
-`MAX_PIXELS` pixels), then streamed like any payload.
+Anything else is refused with `NotAPicture`; stored bytes that do not decode raise
+`BlobCorrupt`. A picture is rendered in memory (at most `MAX_PIXELS` pixels, in float32, at most
+`RENDERERS` at a time), then streamed like any payload.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.lib import format as npy
 from PIL import Image
 
-COLORMAPS = ("turbo", "gray")
-MAX_PIXELS = 64 * 1024 * 1024
-"""The largest picture rendered: memory for the array, its colours and the PNG stays in hundreds of MB."""
-RENDERING = "1"
+from brainstorm.database_drivers import BlobCorrupt, BrainstormError
+
+Colormap = Literal["turbo", "gray"]
+PICTURE_KINDS = ("ndarray", "image")
+"""The payload kinds `?as=png` can show."""
+MAX_PIXELS = 16 * 1024 * 1024
+"""The largest picture rendered (4096 x 4096; a 1080p depth map is 2 Mpx): one render of a float64
+array this size holds about 400 MB at its peak (the array, its float32 copy, colours, the PNG)."""
+RENDERERS = 2
+"""How many pictures are rendered at once; a request beyond them is answered 503 with Retry-After."""
+RENDERING = "2"
+"""Changes whenever a colormap or the rendering changes, so that a rendered picture's ETag does too."""
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"}
 _NUMERIC_MODES = {"I", "F", "I;16B", "I;16L", "I;16N"}
-"""Changes whenever a colormap or the rendering changes, so that a rendered picture's ETag does too."""
 
 _TURBO = (
     (0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943),
@@ -61,32 +69,43 @@ def picture_etag(sha256: str, colormap: str, vmin: float | None, vmax: float | N
 
 def render_array(stream: io.BufferedIOBase, colormap: str, vmin: float | None, vmax: float | None) -> bytes:
     """A stored `.npy` array as PNG bytes; NotAPicture if it is not one of the shapes above."""
-    version = npy.read_magic(stream)
-    shape, fortran_order, dtype = (
-        npy.read_array_header_1_0(stream) if version == (1, 0) else npy.read_array_header_2_0(stream)
-    )
+    try:
+        version = npy.read_magic(stream)
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(stream)
+    except ValueError as exc:
+        raise BlobCorrupt(f"the stored bytes are not a .npy array ({exc})") from None
     if len(shape) == 3 and shape[2] == 1:
         shape = shape[:2]
     _check_shape(shape, dtype)
     count = int(np.prod(shape))
-    array = np.frombuffer(stream.read(count * dtype.itemsize), dtype=dtype, count=count)
-    array = array.reshape(shape, order="F" if fortran_order else "C")
+    data = stream.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise BlobCorrupt(f"the .npy header promises {count * dtype.itemsize} bytes of data; {len(data)} are stored")
+    array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran_order else "C")
     image = _colored(array, colormap, vmin, vmax) if len(shape) == 2 else Image.fromarray(np.ascontiguousarray(array))
     return _png(image)
 
 
-def render_image(stream: io.BufferedIOBase, colormap: str) -> bytes:
+def render_image(stream: io.BufferedIOBase, colormap: str, vmin: float | None, vmax: float | None) -> bytes:
     """A stored image (TIFF) as PNG: colour modes converted to RGB(A), one-band numeric modes (32-bit
     integers, floats) through the colormap like a 2-D array."""
-    with Image.open(cast(Any, stream)) as image:  # a BufferedIOBase, which typing.IO does not cover
-        if image.width * image.height > MAX_PIXELS:
-            raise NotAPicture(f"the image has {image.width * image.height:,} pixels; at most {MAX_PIXELS:,} are shown")
-        image.load()
-        if image.mode in _NUMERIC_MODES:
-            return _png(_colored(np.asarray(image), colormap, None, None))
-        if image.mode not in _PNG_MODES:
-            return _png(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
-        return _png(image)
+    try:
+        with Image.open(cast(Any, stream)) as image:  # a BufferedIOBase, which typing.IO does not cover
+            if image.width * image.height > MAX_PIXELS:
+                raise NotAPicture(
+                    f"the image has {image.width * image.height:,} pixels; at most {MAX_PIXELS:,} are shown"
+                )
+            image.load()
+            if image.mode in _NUMERIC_MODES:
+                return _png(_colored(np.asarray(image), colormap, vmin, vmax))
+            if image.mode not in _PNG_MODES:
+                return _png(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+            return _png(image)
+    except BrainstormError:
+        raise
+    except (OSError, ValueError, SyntaxError) as exc:  # what Pillow raises for bytes it cannot decode
+        raise BlobCorrupt(f"the stored bytes do not decode as an image ({exc})") from None
 
 
 def _check_shape(shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
@@ -104,16 +123,20 @@ def _check_shape(shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
 
 
 def _colored(array: np.ndarray, colormap: str, vmin: float | None, vmax: float | None) -> Image.Image:
-    """A 2-D array through a colormap, as an RGBA image (transparent where a value is not finite)."""
-    values = array.astype(np.float64)
+    """A 2-D array through a colormap, as an RGBA image (transparent where a value is not finite).
+
+    In float32 and in place, so a render holds the array, one float32 copy and the colours."""
+    values = array.astype(np.float32)
     finite = np.isfinite(values)
     low = vmin if vmin is not None else (float(values[finite].min()) if finite.any() else 0.0)
     high = vmax if vmax is not None else (float(values[finite].max()) if finite.any() else 1.0)
-    scale = 255.0 / (high - low) if high > low else 0.0
-    with np.errstate(invalid="ignore"):
-        indexes = np.clip(np.nan_to_num((values - low) * scale, nan=0.0, posinf=255.0, neginf=0.0), 0, 255)
+    with np.errstate(invalid="ignore", over="ignore"):  # infinities and NaN are made transparent below
+        values -= np.float32(low)
+        values *= np.float32(255.0 / (high - low) if high > low else 0.0)
+    values[~finite] = 0.0
+    np.clip(values, 0, 255, out=values)
     rgba = np.empty((*values.shape, 4), dtype=np.uint8)
-    rgba[..., :3] = colormap_table(colormap)[indexes.astype(np.uint8)]
+    rgba[..., :3] = colormap_table(colormap)[values.astype(np.uint8)]
     rgba[..., 3] = np.where(finite, 255, 0)
     return Image.fromarray(rgba)  # H x W x 4 uint8: RGBA
 

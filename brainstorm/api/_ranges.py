@@ -21,7 +21,8 @@ from dataclasses import dataclass
 OK, PARTIAL, NOT_MODIFIED, NOT_SATISFIABLE = 200, 206, 304, 416
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
-_RANGE_SPEC = re.compile(r"([0-9]+)-([0-9]*)|-([0-9]+)")  # ASCII digits: \d takes any script's
+# ASCII digits (\d takes any script's), bounded: int() refuses 4,300 digits, and no payload needs 33
+_RANGE_SPEC = re.compile(r"([0-9]{1,32})-([0-9]{0,32})|-([0-9]{1,32})")
 _MAX_RANGES = 100
 """A Range header naming more ranges than this is treated as malformed (ignored): nobody needs them."""
 
@@ -43,7 +44,7 @@ def answer(method: str, headers: Mapping[str, str], length: int, etag: str) -> A
     """How to answer a GET or HEAD of a payload of `length` bytes whose strong entity tag is `etag`."""
     whole = Answer(OK, 0, length)
     if_none_match = headers.get("if-none-match")
-    if if_none_match is not None and _matches_any(if_none_match, etag):
+    if if_none_match is not None and matches_any(if_none_match, etag):
         return Answer(NOT_MODIFIED)
     range_header = headers.get("range")
     if method != "GET" or range_header is None:  # only GET has ranges (RFC 9110, 14.2)
@@ -108,13 +109,16 @@ def content_range(answer: Answer, length: int) -> str:
     return f"bytes {answer.start}-{answer.stop - 1}/{length}"
 
 
-def _matches_any(if_none_match: str, etag: str) -> bool:
+def matches_any(if_none_match: str, etag: str) -> bool:
     """Whether `If-None-Match` names `etag` (weak comparison: a W/ prefix does not matter) or is `*`."""
     if if_none_match.strip() == "*":
         return True
     opaque = etag.removeprefix("W/")
     position, value = 0, if_none_match.strip()
     while position < len(value):
+        if value[position] in ", \t":  # the RFC's list syntax allows empty elements
+            position += 1
+            continue
         match = _ENTITY_TAG.match(value, position)
         if match is None:
             return False  # malformed: as if absent

@@ -9,6 +9,7 @@ start-up names the real one (scripts and tests read it).
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import click
@@ -30,6 +31,8 @@ def serve(database_url: str, host: str, port: int, log_level: str) -> None:
             f"brainstorm serve needs the serve extra ({exc.name} is missing): pip install 'brainstorm[serve]'"
         ) from None
     listening = _bind(host, port)
+    # The API's own lines (a payload cut short, a database down) beside uvicorn's, in its format.
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s")
     _check(database_url)
     shown_host = f"[{host}]" if ":" in host else host
     where = f"http://{shown_host}:{listening.getsockname()[1]}/"
