@@ -7,11 +7,11 @@ stops the import. Importing the same directory again saves nothing new ("0 new" 
 stores no extra bytes.
 
 With `jobs` > 1 the messages are saved by that many threads, each with its own `Saver` (its own
-database connection), while the calling thread keeps the progress bar, the summary and Ctrl-C. Threads,
-not processes: the work is mostly waiting (file reads, hashing and the database, which release the
-GIL), so threads measured as fast as processes without their start-up cost (see the README). Messages
-of one snapshot saved by different threads merge: the drivers' save protocol is safe for concurrent
-writers of the same snapshot.
+database connection), while the calling thread keeps the progress bar, the summary and Ctrl-C.
+Threads, not processes: the work is mostly waiting (file reads, hashing and the database, which
+release the GIL), and threads measured faster than processes, which also pay their start-up (see
+the README). Messages of one snapshot saved by different threads merge: the drivers' save protocol
+is safe for concurrent writers of the same snapshot.
 """
 
 from __future__ import annotations
@@ -127,17 +127,16 @@ def import_directory(
 
     DatabaseUnavailable stops the import (it would fail every message; `stopped_by` says why). Ctrl-C
     stops it after the current messages (twice: at once, abandoning them); `interrupted` says so. With
-    one job an abandoned message is rolled back; with more, the threads saving one are left to the
-    process's exit, which publishes nothing of it either (as when a writer is killed).
+    one job an abandoned message is rolled back; with more, the threads saving them cannot be
+    interrupted and are left running until the process exits, so each ends saved whole or not at all
+    (as when a writer is killed).
     """
     stream = errors if errors is not None else sys.stderr
     messages = find_messages(directory)
     summary = ImportSummary(total=len(messages))
     started = time.monotonic()
-    them = "the current messages; press Ctrl-C again to abandon them"
-    interrupts = Interrupts(
-        "stopping after " + (them if jobs > 1 else "the current message; press Ctrl-C again to abandon it")
-    )
+    noun = "messages; press Ctrl-C again to abandon them" if jobs > 1 else "message; press Ctrl-C again to abandon it"
+    interrupts = Interrupts(f"stopping after the current {noun}")
     in_flight = _InFlight()
 
     def should_stop() -> bool:
