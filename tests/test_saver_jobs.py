@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -302,3 +303,32 @@ def test_a_bug_in_a_job_is_raised_in_the_caller(dataset: Path, tmp_path: Path, m
     failing_after(monkeypatch, 3, ZeroDivisionError("a bug"))
     with Saver(f"sqlite:///{tmp_path / 'b.db'}") as saver, pytest.raises(ZeroDivisionError, match="a bug"):
         import_directory(saver, dataset, progress=False, jobs=4)
+
+
+def test_threads_do_save_into_one_snapshot_at_once(
+    dataset: Path, driver_url: str, reference: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge test above is about concurrent saves of one snapshot: count them, here in process
+    (each save held 20 ms first, so that the threads meet however fast the database is)."""
+    from brainstorm.saver import Saver, import_directory
+
+    original, saving, overlaps, lock = db_drivers.Driver.save_snapshot, Counter[Any](), [0], threading.Lock()
+
+    def save_snapshot(self: db_drivers.Driver, snapshot: Any) -> int:
+        key = snapshot["user_id"], snapshot["datetime"]
+        with lock:
+            overlaps[0] += saving[key] > 0
+            saving[key] += 1
+        try:
+            time.sleep(0.02)
+            return original(self, snapshot)
+        finally:
+            with lock:
+                saving[key] -= 1
+
+    monkeypatch.setattr(db_drivers.Driver, "save_snapshot", save_snapshot)
+    with Saver(driver_url) as saver:
+        summary = import_directory(saver, dataset, progress=False, jobs=4)
+    assert (summary.new, summary.failed) == (MESSAGES, [])
+    assert overlaps[0] >= 10  # saves that began while another save of the same snapshot ran
+    assert dump(driver_url) == reference(dataset)

@@ -98,6 +98,8 @@ def import_(options: Options, directory: Path, progress: bool, jobs: int, allowe
     The files a message names must be in its own directory (or below it, or in an --allow-path DIR).
     Errors are reported with the file's name and the rest go on; the exit status is 1 if any
     message failed. Importing again saves nothing new. Ctrl-C stops after the current message(s).
+    With --jobs N, N threads save at once, each with its own connection; the results of one
+    snapshot in different files merge into it, whichever threads save them.
     """
     jobs = jobs or os.cpu_count() or 1
     try:
