@@ -412,7 +412,7 @@ def _mongo_growth(ctx: Context, sizes: list[int]) -> None:
     """Each size's database holds the same snapshot n times. Saving 100,000 through the driver would take
     too long, so the filler snapshots are bulk-inserted (insert_many) in the driver's documented layout
     (README, MongoDB layout: a `snapshots` and a `results` document each), copied from a snapshot the
-    driver saved; the last 20 of each size are saved through the driver (timed), and reads go through it."""
+    driver saved; the last 5 of each size are saved through the driver (timed), and reads go through it."""
     client, template, last = ctx.growth_client(), "bench_growth_template", 5
     client.drop_database(template)
     with ctx.mongo_driver(template, url=ctx.growth_url) as driver:
