@@ -20,12 +20,16 @@ $(FERRETDB): tools/build-ferretdb.sh
 ferretdb: $(FERRETDB)
 
 # Debian packages the suite drives: chromium for the viewer's browser test (through Playwright, but never
-# a browser Playwright downloads: `playwright install` fetches one from a CDN) and curl for the API's
-# range tests. Installed only when missing; sudo only when not root (CI runs as root on fresh Debian).
-TEST_PACKAGES := chromium curl
+# a browser Playwright downloads: `playwright install` fetches one from a CDN), curl for the API's
+# range tests and postgresql (15) for FerretDB's PostgreSQL backend (the suite runs a private cluster of
+# its own, tools/postgres_server.py). Each is PACKAGE or PACKAGE:PROGRAM (the command or path whose
+# absence means it is missing). Installed only when missing; sudo only when not root (CI runs as root
+# on fresh Debian).
+TEST_PACKAGES := chromium curl postgresql:/usr/lib/postgresql/15/bin/postgres
 
 test-packages:
-	@missing=; for package in $(TEST_PACKAGES); do command -v $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	@missing=; for entry in $(TEST_PACKAGES); do \
+		command -v $${entry#*:} >/dev/null 2>&1 || missing="$$missing $${entry%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
@@ -54,8 +58,19 @@ run: $(INSTALLED)
 serve: $(INSTALLED)
 	$(BRAINSTORM) serve $(SERVE_ARGS)
 
+# The suite on each FerretDB backend (README, *Tests*): everything on SQLite, then the tests that use the
+# server again on PostgreSQL. With BRAINSTORM_TEST_MONGODB_URL (a server of yours), one pass on it.
+# PYTEST_ARGS go to both passes (e.g. PYTEST_ARGS='-x -k saver').
+FERRETDB_BACKENDS := sqlite postgresql
+
 test: $(INSTALLED) $(FERRETDB) test-packages
-	$(PY) -m pytest
+	@if [ -n "$$BRAINSTORM_TEST_MONGODB_URL" ]; then $(PY) -m pytest $(PYTEST_ARGS); exit; fi; \
+	failed=; for backend in $(FERRETDB_BACKENDS); do \
+		echo "make test: FerretDB on $$backend"; start=$$(date +%s); \
+		BRAINSTORM_TEST_FERRETDB_BACKEND=$$backend $(PY) -m pytest $(PYTEST_ARGS) && outcome=passed \
+			|| { outcome=FAILED; failed="$$failed $$backend"; }; \
+		echo "make test: FerretDB on $$backend: $$outcome in $$(( $$(date +%s) - start ))s"; done; \
+	[ -z "$$failed" ] || { echo "make test: failed on FerretDB on$$failed"; exit 1; }
 
 bench: $(INSTALLED) $(FERRETDB)
 	$(PY) -m bench $(BENCH_ARGS)
