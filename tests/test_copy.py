@@ -310,7 +310,7 @@ def test_the_command_line_prints_a_summary_and_hides_credentials(tmp_path: Path)
     done = run_module("brainstorm.cli", "copy", source_url, destination_url, "--verify", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"copied 2 users (2 copied), 3 snapshots (3 copied), 3 results (3 copied, 0 unchanged), 3 payloads, "
+        f"2 users (2 copied), 3 snapshots (3 copied), 3 results (3 copied, 0 unchanged), 3 payloads, "
         f"300,000 bytes in {done.stdout.split(' in ')[1].split(' s')[0]} s",
         "verified 3 payloads, 300,000 bytes (293.0 KiB): 0 missing, 0 corrupt",
     ]

@@ -61,7 +61,7 @@ def copy(options: Options, source_url: str, destination_url: str, verify: bool, 
     if options.json:
         _format.echo_json(report.as_dict())
     else:
-        click.echo(f"copied {report.line()}")
+        click.echo(report.line())
         if report.verified is not None:
             checked = report.verified
             click.echo(
