@@ -124,15 +124,9 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         verified = database["fs.files"].find_one({})["length"] == size
     else:
         verified = os.path.getsize(ref) == size
-    result.update(
-        wall=wall - untimed.wall,
-        cpu=cpu - untimed.cpu,
-        rss_before=rss_before,
-        peak_rss=peak,
-        peak_added=peak - rss_before,
-        peak_source="VmHWM after clear_refs" if reset else "ru_maxrss",
-        verified=verified,
-    )
+    peak_source = "VmHWM after clear_refs" if reset else "ru_maxrss"
+    result.update(wall=wall - untimed.wall, cpu=cpu - untimed.cpu, rss_before=rss_before, peak_rss=peak)
+    result.update(peak_added=peak - rss_before, peak_source=peak_source, verified=verified)
     return result
 
 

@@ -112,15 +112,12 @@ def run_interleaved(
     counter: CommandCounter | None = None,
 ) -> dict[str, list[Sample]]:
     """Run every variant `warmup` times, then `reps` times interleaved; return each one's samples."""
-    for _ in range(warmup):
-        for variant in variants:
-            variant.op()
-            if variant.after:
-                variant.after()
     samples: dict[str, list[Sample]] = {v.name: [] for v in variants}
-    for rep in range(reps):
+    for rep in range(-warmup, reps):
         for variant in [*variants[rep % len(variants) :], *variants[: rep % len(variants)]]:
-            samples[variant.name].append(_timed(variant, counter))
+            sample = _timed(variant, counter)
+            if rep >= 0:
+                samples[variant.name].append(sample)
             if variant.after:
                 variant.after()
     return samples
