@@ -212,7 +212,10 @@ class MongoRecords(RecordStore):
         return list(users.values())
 
     def user(self, user_id: int) -> User | None:
-        user = {row["field"]: row["value"] for row in self._users.find({"user_id": user_id}, {"_id": 0})}
+        # In the order the fields were first written (user_id first; sorted here, where no index is
+        # needed): the server's natural order moves a rewritten field to the end on FerretDB on PostgreSQL.
+        rows = sorted(self._users.find({"user_id": user_id}, {"field": 1, "value": 1}), key=lambda row: row["_id"])
+        user = {row["field"]: row["value"] for row in rows}
         return user if "user_id" in user else None
 
     # Snapshots ---------------------------------------------------------------------------------
