@@ -15,10 +15,7 @@ import functools
 import hashlib
 import itertools
 import random
-import re
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,6 +27,8 @@ import gridfs
 import httpx
 from pymongo import monitoring
 
+from tools.http_server import serving_process
+
 from . import payloads
 from .context import Context, next_datetime, with_database
 from .measure import CommandCounter, Variant, memory_status, ratios
@@ -40,32 +39,14 @@ MiB = 1024 * 1024
 PIECE = 256 * 1024  # what the API reads from the store and sends at a time
 API, STATIC, BUCKET = "brainstorm serve", "static files", "GridFSBucket"
 PAYLOAD, CLIENTS = "users/1/snapshots/1/big/data", 16
-_SERVING = re.compile(r"Serving .* at (http://\S+/) ")
 
 
 @contextlib.contextmanager
 def _server(log: Path, *module_args: str) -> Iterator[tuple[str, int]]:
-    """`python -m <module_args>`, once it has printed `Serving ... at URL` (as `brainstorm serve` does) and
-    answers: (URL, pid). Stopped with SIGINT (Ctrl-C) afterwards."""
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", *module_args], cwd=Path(__file__).parent.parent, stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not (match := _SERVING.search(log.read_text())):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{' '.join(module_args)} did not start:\n{log.read_text()}")
-            time.sleep(0.05)
-        httpx.get(match.group(1), timeout=60)  # any answer: it is up
-        yield match.group(1), process.pid
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """`python -m <module_args>` (printing `Serving ... at URL` as `brainstorm serve` does), once it
+    answers: (URL, pid)."""
+    with serving_process(module_args, log) as (url, process):
+        yield url, process.pid
 
 
 def _count(pieces: Iterable[bytes], digest: Any = None) -> int:
