@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import brainstorm.database_drivers as db_drivers
-from brainstorm.testing.helpers import count_blobs
+from brainstorm.testing.helpers import count_blobs, published_results
 from tests.conftest import ROOT, run_module
 
 WHEN = dt.datetime(2019, 12, 4, 10, 8, 7, 339000)
@@ -71,13 +71,8 @@ class Database:
 
 def _dump_user(driver: db_drivers.Driver, user_id: int) -> dict[str, Any]:
     dumped: dict[str, Any] = {f"user {user_id}": driver.get_user(user_id)}
-    for listed in driver.get_snapshots(user_id):
-        snapshot = driver.get_snapshot(user_id, listed["snapshot_id"])
-        assert snapshot is not None
-        for name in snapshot["available_results"]:
-            result = driver.get_result(user_id, snapshot["snapshot_id"], name)
-            assert result is not None
-            dumped[f"{user_id}/{snapshot['snapshot_id']}/{name}"] = {key: result[key] for key in result}
+    for _, snapshot, name, result in published_results(driver, user_id):
+        dumped[f"{user_id}/{snapshot['snapshot_id']}/{name}"] = {key: result[key] for key in result}
     return dumped
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import brainstorm.database_drivers as db_drivers
-from brainstorm.testing.helpers import count_blobs
+from brainstorm.testing.helpers import count_blobs, published_results
 from fixtures.pipeline.generate import User, generate
 from tests.conftest import run_module
 from tests.test_saver_cli import Watched
@@ -73,15 +73,9 @@ def dump(url: str) -> Dump:
     content: Dump = {}
     with db_drivers.connect(url) as driver:
         for user in driver.get_users():
-            user_id = user["user_id"]
-            content[user_id, None, ""] = driver.get_user(user_id)
-            for summary in driver.get_snapshots(user_id):
-                snapshot = driver.get_snapshot(user_id, summary["snapshot_id"])
-                assert snapshot is not None
-                for name in snapshot["available_results"]:
-                    result = driver.get_result(user_id, summary["snapshot_id"], name)
-                    assert result is not None
-                    content[user_id, summary["datetime"], name] = plain(result)
+            content[user["user_id"], None, ""] = driver.get_user(user["user_id"])
+        for user_id, snapshot, name, result in published_results(driver):
+            content[user_id, snapshot["datetime"], name] = plain(result)
     return content
 
 

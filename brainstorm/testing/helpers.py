@@ -10,7 +10,7 @@ import datetime as dt
 import io
 import random
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,23 @@ import numpy as np
 from PIL import Image
 
 import brainstorm.database_drivers as db_drivers
+
+
+def published_results(
+    driver: db_drivers.Driver, user_id: int | None = None
+) -> Iterator[tuple[int, dict[str, Any], str, db_drivers.Result]]:
+    """(user id, snapshot (`get_snapshot`'s: id, datetime, available results), result name, result) of
+    every published result (of one user, if given), found through the public reading API only."""
+    for user in driver.get_users():
+        if user_id is not None and user["user_id"] != user_id:
+            continue
+        for listed in driver.get_snapshots(user["user_id"]):
+            snapshot = driver.get_snapshot(user["user_id"], listed["snapshot_id"])
+            assert snapshot is not None
+            for name in snapshot["available_results"]:
+                result = driver.get_result(user["user_id"], listed["snapshot_id"], name)
+                assert result is not None
+                yield user["user_id"], snapshot, name, result
 
 
 def count_blobs(driver: db_drivers.Driver) -> int:

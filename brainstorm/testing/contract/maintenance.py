@@ -10,7 +10,7 @@ from typing import Any
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers.storage import BlobOwner, BlobSource
 from brainstorm.testing.contract.deletion import WHEN, assert_no_published_payload_is_missing, populate
-from brainstorm.testing.helpers import count_blobs
+from brainstorm.testing.helpers import count_blobs, published_results
 
 ZERO = dt.timedelta(0)
 
@@ -18,17 +18,9 @@ ZERO = dt.timedelta(0)
 def payload_tally(driver: db_drivers.Driver, user_id: int | None = None) -> tuple[int, int]:
     """(count, bytes) of the payloads the published results describe."""
     count = size = 0
-    for user in driver.get_users():
-        if user_id is not None and user["user_id"] != user_id:
-            continue
-        for listed in driver.get_snapshots(user["user_id"]):
-            snapshot = driver.get_snapshot(user["user_id"], listed["snapshot_id"])
-            assert snapshot is not None
-            for name in snapshot["available_results"]:
-                result = driver.get_result(user["user_id"], listed["snapshot_id"], name)
-                assert result is not None
-                count += len(result.blobs)
-                size += sum(info["length"] for info in result.blobs.values())
+    for _, _, _, result in published_results(driver, user_id):
+        count += len(result.blobs)
+        size += sum(info["length"] for info in result.blobs.values())
     return count, size
 
 
