@@ -67,15 +67,19 @@ def not_modified(headers: Mapping[str, str], etag: str) -> Response | None:
     if_none_match = headers.get("if-none-match")
     if if_none_match is None or not _ranges.matches_any(if_none_match, etag):
         return None
+    return _not_modified(etag)
+
+
+def _not_modified(etag: str) -> Response:
     return Response(status_code=_ranges.NOT_MODIFIED, headers=_validator_headers(etag))
 
 
 def payload_response(method: str, headers: Mapping[str, str], payload: Payload) -> Response:
     """The answer to a GET or HEAD of `payload`: 200, 206, 304 or 416, with the headers RFC 9110 asks for."""
     answer = _ranges.answer(method, headers, payload.length, payload.etag)
-    common = _validator_headers(payload.etag)
     if answer.status == _ranges.NOT_MODIFIED:
-        return Response(status_code=answer.status, headers=common)
+        return _not_modified(payload.etag)
+    common = _validator_headers(payload.etag)
     if answer.status == _ranges.NOT_SATISFIABLE:
         return JSONResponse(
             {"detail": f"the range is outside the payload's {payload.length} bytes"},
