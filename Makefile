@@ -3,9 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-FERRETDB := .cache/ferretdb/ferretdb-v1.24.2
+# The MongoDB-protocol test server (FerretDB v2 on a PostgreSQL tree with DocumentDB), built once by
+# tools/build-ferretdb.sh from the source archives in $BRAINSTORM_VENDOR_DIR (../shared/vendor when it
+# exists), else downloaded; each archive's sha256 is checked either way.
+FERRETDB := .cache/ferretdb-v2.5.0/.stamp
+BRAINSTORM_VENDOR_DIR ?= $(wildcard $(abspath ../shared/vendor))
+export BRAINSTORM_VENDOR_DIR
 
-.PHONY: run serve test lint bench ferretdb test-packages clean
+.PHONY: run serve test lint bench test-servers test-packages clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,22 +19,31 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
-$(FERRETDB): tools/build-ferretdb.sh
-	bash tools/build-ferretdb.sh $@
+$(FERRETDB): tools/build-ferretdb.sh | test-packages
+	bash tools/build-ferretdb.sh $(dir $@)
+	@touch $@  # the script leaves a build of the same versions as it is
 
-ferretdb: $(FERRETDB)
+# Everything the suite needs that is not Python: Debian's packages, then the test server built from them.
+test-servers: test-packages $(FERRETDB)
 
-# Debian packages the suite drives: chromium for the viewer's browser test (through Playwright, but never
-# a browser Playwright downloads: `playwright install` fetches one from a CDN), curl for the API's
-# range tests and postgresql (15) for FerretDB's PostgreSQL backend (the suite runs a private cluster of
-# its own, tools/postgres_server.py). Each is PACKAGE or PACKAGE:PROGRAM (the command or path whose
-# absence means it is missing). Installed only when missing; sudo only when not root (CI runs as root
-# on fresh Debian).
-TEST_PACKAGES := chromium curl postgresql:/usr/lib/postgresql/15/bin/postgres
+# Debian packages the suite drives or builds the test server from, each PACKAGE or PACKAGE:PATH (the
+# program or file whose absence means it is missing): chromium for the viewer's browser test (through
+# Playwright, but never a browser Playwright downloads: `playwright install` fetches one from a CDN),
+# curl for the API's range tests; PostgreSQL 15 with its headers, the rum and PostGIS extensions and
+# the libraries DocumentDB builds against (see tools/build-ferretdb.sh). Installed only when missing;
+# sudo only when not root (CI runs as root on fresh Debian).
+TEST_PACKAGES := chromium curl build-essential:cc cmake pkg-config \
+	postgresql-15:/usr/lib/postgresql/15/bin/postgres \
+	postgresql-server-dev-15:/usr/lib/postgresql/15/bin/pg_config \
+	postgresql-15-rum:/usr/share/postgresql/15/extension/rum.control \
+	postgresql-15-postgis-3:/usr/share/postgresql/15/extension/postgis.control \
+	libpcre2-dev:/usr/include/pcre2.h libkrb5-dev:/usr/include/gssapi/gssapi.h \
+	libintelrdfpmath-dev:/usr/lib/x86_64-linux-gnu/libbidgcc000.a
 
 test-packages:
 	@missing=; for entry in $(TEST_PACKAGES); do \
-		command -v $${entry#*:} >/dev/null 2>&1 || missing="$$missing $${entry%%:*}"; done; \
+		needed=$${entry#*:}; case $$needed in */*) [ -e $$needed ];; *) command -v $$needed >/dev/null 2>&1;; esac \
+			|| missing="$$missing $${entry%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
@@ -58,21 +72,12 @@ run: $(INSTALLED)
 serve: $(INSTALLED)
 	$(BRAINSTORM) serve $(SERVE_ARGS)
 
-# The suite on each FerretDB backend (README, *Tests*): everything on SQLite, then the tests that use the
-# server again on PostgreSQL. With BRAINSTORM_TEST_MONGODB_URL (a server of yours), one pass on it.
-# PYTEST_ARGS go to both passes (e.g. PYTEST_ARGS='-x -k saver').
-FERRETDB_BACKENDS := sqlite postgresql
+# The whole suite, on the test server (or on the server in $BRAINSTORM_TEST_MONGODB_URL); PYTEST_ARGS
+# go to pytest (e.g. PYTEST_ARGS='-x -k saver').
+test: $(INSTALLED) test-servers
+	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: $(INSTALLED) $(FERRETDB) test-packages
-	@if [ -n "$$BRAINSTORM_TEST_MONGODB_URL" ]; then $(PY) -m pytest $(PYTEST_ARGS); exit; fi; \
-	failed=; for backend in $(FERRETDB_BACKENDS); do \
-		echo "make test: FerretDB on $$backend"; start=$$(date +%s); \
-		BRAINSTORM_TEST_FERRETDB_BACKEND=$$backend $(PY) -m pytest $(PYTEST_ARGS) && outcome=passed \
-			|| { outcome=FAILED; failed="$$failed $$backend"; }; \
-		echo "make test: FerretDB on $$backend: $$outcome in $$(( $$(date +%s) - start ))s"; done; \
-	[ -z "$$failed" ] || { echo "make test: failed on FerretDB on$$failed"; exit 1; }
-
-bench: $(INSTALLED) $(FERRETDB)
+bench: $(INSTALLED) test-servers
 	$(PY) -m bench $(BENCH_ARGS)
 
 lint: $(INSTALLED)

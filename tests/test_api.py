@@ -32,7 +32,7 @@ from brainstorm.views import jsonable
 from tests import dataset
 from tests.conftest import with_database
 from tests.serving import Server, serving
-from tools.ferretdb_server import ferretdb_process
+from tools.ferretdb_server import LOGIN, Storage, documentdb_storage, ferretdb_process
 
 WHEN = 1575454087339
 BIG = np.random.default_rng(7).bytes(4 * 1024 * 1024 + 12345)
@@ -378,12 +378,17 @@ def test_a_database_that_is_down_gives_503_without_the_password(unused_port: int
         assert f"mongodb://***@127.0.0.1:{unused_port}" in running.logged()
 
 
-def test_a_database_that_comes_up_later_is_served_once_it_is(unused_port: int, tmp_path: Path) -> None:
-    url = f"mongodb://127.0.0.1:{unused_port}/brainstorm?serverSelectionTimeoutMS=300"
+def test_a_database_that_comes_up_later_is_served_once_it_is(unused_port: int) -> None:
+    with documentdb_storage() as storage:
+        url = f"mongodb://{LOGIN}:{storage.password}@127.0.0.1:{unused_port}/brainstorm?serverSelectionTimeoutMS=300"
+        _served_once_up(url, storage, unused_port)
+
+
+def _served_once_up(url: str, storage: Storage, port: int) -> None:
     with serving(url) as running:
         assert "answering 503 until it is reachable" in running.logged()
         assert httpx.get(running.url + "users", timeout=30).status_code == 503
-        with ferretdb_process(tmp_path, port=unused_port):
+        with ferretdb_process(storage, port=port):
             with db_drivers.connect(url) as driver:
                 driver.save_user({"user_id": 5, "username": "Late"})
             response = httpx.get(running.url + "users", timeout=30)

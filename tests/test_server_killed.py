@@ -9,14 +9,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 import brainstorm.database_drivers as db_drivers
-from brainstorm.database_drivers import _driver, mongodb_driver
+from brainstorm.database_drivers import _driver, _mongo_blobs
 from tests.conftest import ROOT
-from tools.ferretdb_server import ferretdb_process
+from tools.ferretdb_server import Storage, documentdb_storage, ferretdb_process
 
 WHEN = 1575454087339
 CHILD = """
@@ -47,10 +46,25 @@ print("saved", flush=True)
 
 
 def test_a_server_killed_mid_save_fails_the_save_and_leaves_nothing_half_visible(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with ferretdb_process(tmp_path) as (url, server):
-        port = int(url.rpartition(":")[2])
+    with documentdb_storage() as storage:
+        _killed_mid_save(storage)
+        monkeypatch.setattr(_driver, "PIN_LEASE", dt.timedelta(0))  # gc as a day later: the save's pin expired,
+        monkeypatch.setattr(_mongo_blobs, "IN_FLIGHT_FLOOR", dt.timedelta(0))  # its chunks no upload in flight
+        with ferretdb_process(storage) as (again, _), db_drivers.connect(f"{again}/killed") as driver:
+            report = driver.verify()
+            assert report.missing.count == report.corrupt.count == 0, report.problems
+            assert driver.get_result(1, 2, "big") is None  # never published
+            kept = driver.get_result(1, 1, "kept")
+            assert kept is not None and kept["data"] == b"k" * 300_000
+            driver.collect_garbage(dt.timedelta(0))
+            assert driver.verify().ok, driver.verify().problems
+
+
+def _killed_mid_save(storage: Storage) -> None:
+    """A save of 48 MiB in a process of its own, and the server killed under it once 20 MiB were sent."""
+    with ferretdb_process(storage) as (url, server):
         database = f"{url}/killed?socketTimeoutMS=5000&serverSelectionTimeoutMS=5000&connectTimeoutMS=2000"
         with db_drivers.connect(database) as driver:
             driver.save_snapshot({"user_id": 1, "datetime": WHEN, "kept": {"data": b"k" * 300_000}})
@@ -67,14 +81,5 @@ def test_a_server_killed_mid_save_fails_the_save_and_leaves_nothing_half_visible
         server.wait()
         out, err = child.communicate(timeout=60)  # within the timeouts, never a hang
         assert child.returncode == 3, out + err
-        assert out.startswith("DatabaseUnavailable MongoDB at mongodb://127.0.0.1:")
-    monkeypatch.setattr(_driver, "PIN_LEASE", dt.timedelta(0))  # gc as a day later: the save's pin expired,
-    monkeypatch.setattr(mongodb_driver, "IN_FLIGHT_FLOOR", dt.timedelta(0))  # and its chunks are no upload in flight
-    with ferretdb_process(tmp_path, port) as (again, _), db_drivers.connect(f"{again}/killed") as driver:
-        report = driver.verify()
-        assert report.missing.count == report.corrupt.count == 0, report.problems
-        assert driver.get_result(1, 2, "big") is None  # never published
-        kept = driver.get_result(1, 1, "kept")
-        assert kept is not None and kept["data"] == b"k" * 300_000
-        driver.collect_garbage(dt.timedelta(0))
-        assert driver.verify().ok, driver.verify().problems
+        assert out.startswith("DatabaseUnavailable MongoDB at mongodb://***@127.0.0.1:")
+        assert storage.password not in out + err

@@ -17,7 +17,6 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pymongo
 import pytest
@@ -25,7 +24,7 @@ import pytest
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers import redact
 from brainstorm.database_drivers._url import scrub
-from tests.conftest import run_module
+from tests.conftest import create_login, run_module, server_address
 
 UNREACHABLE = "127.0.0.1:1"
 UNREACHABLE_OPTIONS = "serverSelectionTimeoutMS=200"
@@ -46,7 +45,7 @@ class Hostile:
 
 HOSTILE = [
     Hostile(
-        "'#' in the password", "mongodb://brain_admin:s3#cr3t@{host}/{db}?{options}", ("brain_admin", "s3#cr3t", "cr3t")
+        "'#' in the password", "mongodb://brain_hash:s3#cr3t@{host}/{db}?{options}", ("brain_hash", "s3#cr3t", "cr3t")
     ),
     Hostile(
         "a session token in authMechanismProperties",
@@ -74,13 +73,13 @@ HOSTILE = [
     ),
     Hostile(
         "an escaped '@' in the password",
-        "mongodb://brain_admin:p%40ss3cr3t@{host}/{db}?{options}",
-        ("brain_admin", "ss3cr3t"),
+        "mongodb://brain_at:p%40ss3cr3t@{host}/{db}?{options}",
+        ("brain_at", "ss3cr3t"),
     ),
     Hostile(
         "'[' in the password",
-        "mongodb://brain_admin:s3[cr3t@{host}/{db}?{options}",
-        ("brain_admin", "s3[cr3t", "cr3t"),
+        "mongodb://brain_bracket:s3[cr3t@{host}/{db}?{options}",
+        ("brain_bracket", "s3[cr3t", "cr3t"),
     ),
     Hostile(
         "a password option",
@@ -110,10 +109,21 @@ def test_redact_hides_every_secret_and_shows_the_host(hostile: Hostile) -> None:
     assert_hidden(redact(hostile.url(UNREACHABLE, "brainstorm", UNREACHABLE_OPTIONS)), hostile, UNREACHABLE)
 
 
+LOGINS = {"brain_hash": "s3#cr3t", "brain_at": "p@ss3cr3t", "brain_bracket": "s3[cr3t"}
+"""The users of the hostile URLs a driver is built from, and their passwords as the server knows them."""
+
+
+@pytest.fixture(scope="module")
+def logins(mongodb_server_url: str) -> None:
+    """The users of `LOGINS`, made on the test server."""
+    for user, password in LOGINS.items():
+        create_login(mongodb_server_url, user, password)
+
+
 @pytest.fixture
-def server(mongodb_server_url: str) -> Iterator[tuple[str, str]]:
+def server(mongodb_server_url: str, logins: None) -> Iterator[tuple[str, str]]:
     """The test server's host and a database of this test's own, dropped afterwards."""
-    host, name = urlsplit(mongodb_server_url).netloc, f"brainstorm_test_{uuid.uuid4().hex[:12]}"
+    host, name = server_address(mongodb_server_url), f"brainstorm_test_{uuid.uuid4().hex[:12]}"
     yield host, name
     with pymongo.MongoClient(mongodb_server_url, serverSelectionTimeoutMS=5000) as client:
         client.drop_database(name)
@@ -122,8 +132,9 @@ def server(mongodb_server_url: str) -> Iterator[tuple[str, str]]:
 @pytest.mark.parametrize("hostile", cases("repr"))
 def test_a_drivers_repr_hides_every_secret_and_shows_the_host(hostile: Hostile, server: tuple[str, str]) -> None:
     host, name = server
-    url = hostile.url(host, name, "authMechanism=PLAIN" if "brain_admin" in hostile.secrets else "appName=test")
-    with db_drivers.driver_class("mongodb")(url) as driver:  # FerretDB takes any user and password
+    logs_in = any(user in hostile.secrets for user in LOGINS)
+    url = hostile.url(host, name, "authSource=admin" if logs_in else "appName=test")
+    with db_drivers.driver_class("mongodb")(url) as driver:  # connecting logs in: the password is the real one
         assert_hidden(repr(driver), hostile, host)
 
 

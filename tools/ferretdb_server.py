@@ -1,105 +1,135 @@
-"""Start and stop a FerretDB test server: a real MongoDB wire-protocol server on SQLite or PostgreSQL.
+"""Start and stop the MongoDB-protocol test server: FerretDB v2 on a private PostgreSQL with DocumentDB.
 
-Used by the test suite and the benchmarks. The binary is built (once, cached) by `build-ferretdb.sh`
-beside this file, with both backends. On "sqlite" (the default) FerretDB keeps its data in a directory
-of SQLite files; on "postgresql" it stores it in a PostgreSQL database, by default in a private cluster
-started for it (`postgres_server`) and removed with it. Any failure to build or start raises, so a
-missing server can never turn into skipped tests.
+Used by the test suite and the benchmarks, and by hand: `python -m tools.ferretdb_server` starts one,
+prints its `mongodb://` URL on a line of its own and serves until Ctrl-C or SIGTERM, so anything can be
+run against the exact server the suite uses. The binaries are built once (cached) by `build-ferretdb.sh`
+beside this file. Every server has its own PostgreSQL cluster (`postgres_server`), a free port and
+temporary storage, on 127.0.0.1 only; both go when it stops.
 
-    with running_ferretdb(backend="postgresql") as url:   # mongodb://127.0.0.1:PORT
+Authentication is on, as FerretDB v2 ships: clients log in with SCRAM as a PostgreSQL role, and the
+cluster has one, `brainstorm`, with a random password, which the URL carries. Any failure to build or to
+start raises, so a missing server never turns into skipped tests.
+
+    with running_ferretdb() as url:   # mongodb://brainstorm:PASSWORD@127.0.0.1:PORT
         ...
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
+import secrets
+import signal
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from types import FrameType
 
-from tools.postgres_server import running_postgres
+from tools.postgres_server import Cluster, running_postgres
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: tools/ is at its top
 BUILD_SCRIPT = Path(__file__).resolve().parent / "build-ferretdb.sh"
-VERSION = "v1.24.2"
-BINARY = Path(os.environ.get("BRAINSTORM_FERRETDB_BINARY", ROOT / ".cache" / "ferretdb" / f"ferretdb-{VERSION}"))
+VERSION = "v2.5.0"
+DOCUMENTDB_VERSION = "0.106.0-ferretdb-2.5.0"
+BUILT = Path(os.environ.get("BRAINSTORM_FERRETDB_DIR", ROOT / ".cache" / f"ferretdb-{VERSION}"))
+"""What build-ferretdb.sh makes: bin/ferretdb, and the PostgreSQL tree with DocumentDB."""
+BINDIR = BUILT / "postgresql" / "usr" / "lib" / "postgresql" / "15" / "bin"
+LOGIN = "brainstorm"
+"""The role clients log in as."""
+DOCUMENTDB_SETTINGS = {
+    # DocumentDB's background jobs run through pg_cron, in the database FerretDB uses.
+    "shared_preload_libraries": "pg_cron,pg_documentdb_core,pg_documentdb",
+    "cron.database_name": "postgres",
+    # What FerretDB's own image sets (DocumentDB's packaging/10-preload.sh).
+    "documentdb.enableCompact": "true",
+    "documentdb.enableLetAndCollationForQueryMatch": "true",
+    "documentdb.enableNowSystemVariable": "true",
+    "documentdb.enableSortbyIdPushDownToPrimaryKey": "true",
+    "documentdb.enableSchemaValidation": "true",
+    "documentdb.enableBypassDocumentValidation": "true",
+    "documentdb.enableUserCrud": "true",
+    "documentdb.maxUserLimit": "100",
+}
 START_TIMEOUT_SECONDS = 60
 _LISTENING = re.compile(r"Listening on TCP (\S+?):(\d+)")
-Backend = Literal["sqlite", "postgresql"]
-BACKENDS: tuple[Backend, ...] = ("sqlite", "postgresql")
 _built = False
 
 
+@dataclass(frozen=True)
+class Storage:
+    """A PostgreSQL cluster ready for FerretDB, and the password of the role clients log in as."""
+
+    cluster: Cluster
+    password: str
+
+
 def build() -> Path:
-    """The server binary, built first if it is not cached yet (or was cached without both backends)."""
+    """The build directory, built first if it is not there yet (BRAINSTORM_VENDOR_DIR: the source archives)."""
     global _built
     if not _built:
-        subprocess.run(["bash", str(BUILD_SCRIPT), str(BINARY)], check=True)  # a no-op once it is built
+        subprocess.run(["bash", str(BUILD_SCRIPT), str(BUILT)], check=True)  # a no-op once it is built
         _built = True
-    return BINARY
+    return BUILT
 
 
 @contextlib.contextmanager
-def running_ferretdb(backend: Backend = "sqlite", logins: Iterable[str] = ()) -> Iterator[str]:
-    """Run a FerretDB server on `backend` on a free loopback port, its data in temporary storage; yield its
-    URL (mongodb://127.0.0.1:PORT).
+def documentdb_storage() -> Iterator[Storage]:
+    """A new PostgreSQL cluster with the DocumentDB extension and the login role, for FerretDB to serve."""
+    build()
+    password = secrets.token_urlsafe(18)
+    setup = (
+        "CREATE EXTENSION documentdb CASCADE",
+        # What FerretDB's createUser makes: a role that logs in, in DocumentDB's admin role.
+        f"CREATE ROLE {LOGIN} LOGIN PASSWORD '{password}' IN ROLE documentdb_admin_role",
+    )
+    with running_postgres(BINDIR, DOCUMENTDB_SETTINGS, setup) as cluster:
+        yield Storage(cluster, password)
 
-    On SQLite FerretDB v1 takes any user and password; on PostgreSQL it logs into PostgreSQL as the
-    client's user (authMechanism=PLAIN), so the users clients log in as must be given as `logins` (any
-    password is then accepted)."""
-    with ferretdb_process(backend=backend, logins=logins) as (url, _):
+
+@contextlib.contextmanager
+def running_ferretdb(*, auth: bool = True) -> Iterator[str]:
+    """Run a FerretDB server with storage of its own on a free loopback port; yield its URL, with the
+    login's user and password unless `auth` is off (FerretDB's --no-auth)."""
+    with documentdb_storage() as storage, ferretdb_process(storage, auth=auth) as (url, _):
         yield url
 
 
 @contextlib.contextmanager
 def ferretdb_process(
-    data: Path | None = None,
-    port: int = 0,
-    backend: Backend = "sqlite",
-    postgresql_url: str | None = None,
-    logins: Iterable[str] = (),
+    storage: Storage | None = None, port: int = 0, *, auth: bool = True
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`running_ferretdb`, also yielding the server's process (for tests that stop or kill it); given
-    `data` (a directory: the SQLite files and the log) and `port`, a server that restarts where a killed
-    one stopped. On "postgresql", FerretDB stores its data at `postgresql_url`, else in a private cluster
-    that lives as long as this server (to restart on the same data, start the cluster with
-    `postgres_server.running_postgres` and pass its URL); `logins` are as in `running_ferretdb`."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown FerretDB backend {backend!r}: choose among {', '.join(BACKENDS)}")
-    binary = build()
+    """`running_ferretdb`, also yielding the server's process (for tests that stop or kill it). Given
+    `storage` (`documentdb_storage()`) and `port`, a server that starts where a killed one stopped."""
     with contextlib.ExitStack() as stack:
-        if data is None:
-            data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="brainstorm-ferretdb-")))
-        log_path = data / "ferretdb.log"
-        if backend == "sqlite":
-            (data / "db").mkdir(exist_ok=True)
-            storage = ["--handler=sqlite", f"--sqlite-url=file:{data}/db/"]
-        else:
-            if postgresql_url is None:
-                postgresql_url = stack.enter_context(running_postgres(logins=logins))
-            storage = ["--handler=postgresql", f"--postgresql-url={postgresql_url}"]
-        start = log_path.stat().st_size if log_path.exists() else 0  # a restart appends to the log
+        if storage is None:
+            storage = stack.enter_context(documentdb_storage())
+        state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="brainstorm-ferretdb-")))
+        log_path = state / "ferretdb.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [
-                    str(binary),
-                    *storage,
+                    str(BUILT / "bin" / "ferretdb"),
+                    f"--postgresql-url={storage.cluster.url}",
                     f"--listen-addr=127.0.0.1:{port}",
-                    "--state-dir=-",
+                    f"--state-dir={state}",
                     "--telemetry=disable",
-                    "--debug-addr=-",
+                    "--debug-addr=",
                     "--log-level=info",
+                    *([] if auth else ["--no-auth"]),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         try:
-            yield f"mongodb://127.0.0.1:{_wait_for_port(process, log_path, start)}", process
+            port = _wait_for_port(process, log_path)
+            login = f"{LOGIN}:{storage.password}@" if auth else ""
+            yield f"mongodb://{login}127.0.0.1:{port}", process
         finally:
             process.terminate()
             try:
@@ -109,11 +139,11 @@ def ferretdb_process(
                 process.wait()
 
 
-def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path, start: int) -> int:
-    """The port the server says it listens on, in what it logged since `start`."""
+def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
+    """The port the server says it listens on."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        log = log_path.read_bytes()[start:].decode(errors="replace")
+        log = log_path.read_bytes().decode(errors="replace")
         if match := _LISTENING.search(log):
             return int(match.group(2))
         if process.poll() is not None:
@@ -121,3 +151,36 @@ def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path, start: int)
         time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"FerretDB did not start listening within {START_TIMEOUT_SECONDS}s:\n{log_path.read_text()}")
+
+
+def main() -> None:
+    """Serve one test server until Ctrl-C or SIGTERM; its URL alone on the first line of standard output."""
+    parser = argparse.ArgumentParser(prog="python -m tools.ferretdb_server", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0, help="the port to listen on (default: a free one)")
+    parser.add_argument("--no-auth", action="store_true", help="let clients in without logging in")
+    options = parser.parse_args()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # the same clean stop as Ctrl-C: the server and its storage go
+    try:
+        with documentdb_storage() as storage, ferretdb_process(storage, options.port, auth=not options.no_auth) as (
+            url,
+            server,
+        ):
+            print(url, flush=True)
+            print(
+                f"FerretDB {VERSION} on PostgreSQL 15 with DocumentDB {DOCUMENTDB_VERSION}, data in "
+                f"{storage.cluster.home} (removed when it stops); Ctrl-C stops it",
+                file=sys.stderr,
+                flush=True,
+            )
+            server.wait()
+            raise RuntimeError(f"FerretDB exited with status {server.returncode}")
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

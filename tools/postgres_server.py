@@ -1,13 +1,13 @@
-"""Start and stop a private PostgreSQL cluster: the storage of FerretDB's PostgreSQL backend in the tests.
+"""Start and stop a private PostgreSQL cluster: the storage under the FerretDB test server.
 
-Debian's `postgresql` package (15) provides the binaries (`make test-packages` installs it); nothing of
-the system's own cluster is used. Each cluster is new: `initdb` into a temporary directory, `postgres`
-listening on 127.0.0.1 only (and on a unix socket in that directory) on a free port, trust
-authentication, durability off (fsync, synchronous commit: a test cluster lives no longer than its
-tests), then one database is created for the caller, and everything is removed at the end. PostgreSQL
-refuses to run as root, so as root the cluster runs as the `postgres` system user (which the package
-creates) and that user owns the directory. Any failure raises: a missing server never turns into
-skipped tests.
+The binaries come from a PostgreSQL tree (`bindir`): the one `build-ferretdb.sh` makes, a copy of Debian's
+PostgreSQL 15 with DocumentDB installed into it. Nothing of the system's own clusters is used. Each
+cluster is new: `initdb` into a temporary directory, `postgres` listening on 127.0.0.1 only (and on a unix
+socket in that directory) on a free port, trust authentication for local connections, durability off
+(fsync, synchronous commit: a test cluster lives no longer than its tests), then the caller's SQL is run
+in the `postgres` database, and everything is removed at the end. PostgreSQL refuses to run as root, so
+as root the cluster runs as the `postgres` system user (which Debian's package creates) and that user
+owns the directory. Any failure raises: a missing server never turns into skipped tests.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-VERSION = "15"
-BINDIR = Path(os.environ.get("BRAINSTORM_POSTGRES_BINDIR", f"/usr/lib/postgresql/{VERSION}/bin"))
 SUPERUSER = "postgres"  # the cluster's superuser (a PostgreSQL role, whoever runs the server)
 SYSTEM_USER = "postgres"  # the account the server runs as when we are root
 START_TIMEOUT_SECONDS = 60
@@ -40,25 +39,29 @@ TEST_SETTINGS: Mapping[str, str] = {
 _READY = "database system is ready to accept connections"
 
 
-def binary(name: str) -> Path:
-    """One of PostgreSQL's server programs, or an error saying how to install them."""
-    path = BINDIR / name
+@dataclass(frozen=True)
+class Cluster:
+    """A running cluster: where to reach it, and its files."""
+
+    url: str  # postgres://postgres@127.0.0.1:PORT/postgres
+    home: Path  # the data directory, the log and the unix socket are in here
+    process: subprocess.Popen[bytes]
+
+
+def binary(bindir: Path, name: str) -> Path:
+    """One of PostgreSQL's programs, or an error saying how to get them."""
+    path = bindir / name
     if not os.access(path, os.X_OK):
-        raise RuntimeError(
-            f"PostgreSQL's {name} is not at {path}: install Debian's postgresql package (`make test-packages`)"
-            " or set BRAINSTORM_POSTGRES_BINDIR to the directory holding initdb and postgres"
-        )
+        raise RuntimeError(f"PostgreSQL's {name} is not at {path}: build the test server first (`make test-servers`)")
     return path
 
 
 @contextlib.contextmanager
 def running_postgres(
-    database: str = "ferretdb", settings: Mapping[str, str] = TEST_SETTINGS, logins: Iterable[str] = ()
-) -> Iterator[str]:
-    """Run a new PostgreSQL cluster on a free loopback port; yield a URL (postgres://...) to `database` in it.
-
-    `settings` are server parameters (`-c name=value`); the default trades durability for speed.
-    `logins` are more roles (superusers) clients may log in as, with any password (trust authentication)."""
+    bindir: Path, settings: Mapping[str, str] = TEST_SETTINGS, setup: Iterable[str] = ()
+) -> Iterator[Cluster]:
+    """Run a new cluster with the programs in `bindir` on a free loopback port, with `settings` (server
+    parameters) after the test defaults, once the SQL statements of `setup` ran in its `postgres` database."""
     as_user = _run_as()
     with contextlib.ExitStack() as stack:
         home = Path(tempfile.mkdtemp(prefix="brainstorm-postgres-"))
@@ -66,15 +69,14 @@ def running_postgres(
         if as_user is not None:
             os.chown(home, as_user.pw_uid, as_user.pw_gid)
         data, log_path = home / "data", home / "postgres.log"
-        _run(as_user, binary("initdb"), "--pgdata", data, "--username", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-             "--locale=C", "--no-sync", "--no-instructions")  # fmt: skip
-        port, process = _start(as_user, data, home, log_path, settings)
+        _run(as_user, binary(bindir, "initdb"), "--pgdata", data, "--username", SUPERUSER, "--auth=trust",
+             "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")  # fmt: skip
+        port, process = _start(as_user, bindir, data, home, log_path, {**TEST_SETTINGS, **settings})
         stack.callback(_stop, process)
-        _run(as_user, binary("createdb"), "--host", home, "--port", port, "--username", SUPERUSER, database)
-        for login in logins:
-            _run(as_user, binary("createuser"), "--host", home, "--port", port, "--username", SUPERUSER,
-                 "--superuser", login)  # fmt: skip
-        yield f"postgres://{SUPERUSER}@127.0.0.1:{port}/{database}"
+        psql = [binary(bindir, "psql"), "--host", home, "--port", port, "--username", SUPERUSER, "--dbname", "postgres"]
+        for statement in setup:
+            _run(as_user, *psql, "--quiet", "--no-psqlrc", "--set=ON_ERROR_STOP=1", "--command", statement)
+        yield Cluster(f"postgres://{SUPERUSER}@127.0.0.1:{port}/postgres", home, process)
 
 
 def _run_as() -> pwd.struct_passwd | None:
@@ -86,7 +88,7 @@ def _run_as() -> pwd.struct_passwd | None:
     except KeyError:
         raise RuntimeError(
             f"PostgreSQL refuses to run as root and there is no {SYSTEM_USER!r} user to run it as"
-            " (Debian's postgresql package creates it: `make test-packages`)"
+            " (Debian's postgresql package creates it: `make test-servers`)"
         ) from None
 
 
@@ -102,17 +104,17 @@ def _run(user: pwd.struct_passwd | None, *command: str | int | Path) -> None:
     words = list(map(str, command))
     result = subprocess.run(words, capture_output=True, text=True, timeout=120, **_as(user))
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(words)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        raise RuntimeError(f"{words[0]} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
 
 
 def _start(
-    user: pwd.struct_passwd | None, data: Path, home: Path, log_path: Path, settings: Mapping[str, str]
+    user: pwd.struct_passwd | None, bindir: Path, data: Path, home: Path, log_path: Path, settings: Mapping[str, str]
 ) -> tuple[int, subprocess.Popen[bytes]]:
     """Start the server on a free port (another try if someone took the port in between); its port and process."""
     for attempt in range(3):
         port = _free_port()
         options = {**settings, "listen_addresses": "127.0.0.1", "port": str(port), "unix_socket_directories": str(home)}
-        command = [str(binary("postgres")), "-D", str(data)]
+        command = [str(binary(bindir, "postgres")), "-D", str(data)]
         for name, value in options.items():
             command += ["-c", f"{name}={value}"]
         start = log_path.stat().st_size if log_path.exists() else 0
