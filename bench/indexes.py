@@ -2,8 +2,9 @@
 
 A query is served when its filter's fields are exactly the first fields of an index (in any order:
 equality and range conditions on a key prefix), and its sort, if any, either sorts on filtered fields
-or continues that index. An empty filter is served only when it asks for one document (`find_one`)
-or when its sort is an index's leading fields. `_id` is always indexed.
+or continues that index. A filter naming every field of a unique index (`_id` among them) is a lookup of
+one document, served whatever else it says. An empty filter is served only when it asks for one document
+(`find_one`) or when its sort is an index's leading fields. `_id` is always indexed.
 
 Used by tests/test_query_indexes.py (against the driver's whole contract) and by the benchmark,
 which checks the driver's queries in its own run the same way.
@@ -100,19 +101,24 @@ def _query(
 
 
 def index_keys_created(
-    commands: Iterable[tuple[str, Mapping[str, Any], str]],
+    commands: Iterable[tuple[str, Mapping[str, Any], str]], *, unique_only: bool = False
 ) -> dict[tuple[str, str], set[tuple[str, ...]]]:
-    """{(database, collection): {index key tuple}} from the createIndexes commands seen, plus `_id`."""
+    """{(database, collection): {index key tuple}} from the createIndexes commands seen (those asking for
+    unique indexes only, with `unique_only`); `_id`, always there, is not listed."""
     indexes: dict[tuple[str, str], set[tuple[str, ...]]] = {}
     for name, command, database in commands:
         if name == "createIndexes":
             for index in command.get("indexes", []):
-                indexes.setdefault((database, command["createIndexes"]), set()).add(tuple(index["key"]))
+                if index.get("unique") or not unique_only:
+                    indexes.setdefault((database, command["createIndexes"]), set()).add(tuple(index["key"]))
     return indexes
 
 
-def served(query: Query, indexes: Iterable[Sequence[str]]) -> bool:
-    """Whether one of `indexes` (key field lists; `_id` is added) serves the query's filter and sort."""
+def served(query: Query, indexes: Iterable[Sequence[str]], unique: Iterable[Sequence[str]] = ()) -> bool:
+    """Whether one of `indexes` (key field lists; `_id` is added) serves the query's filter and sort, or the
+    filter names every field of one of the `unique` ones (or `_id`)."""
+    if any(set(key) <= query.fields for key in [("_id",), *unique]):
+        return True
     for index in [("_id",), *map(tuple, indexes)]:
         width = len(query.fields)
         if set(index[:width]) != query.fields or len(index) < width:
@@ -125,9 +131,18 @@ def served(query: Query, indexes: Iterable[Sequence[str]]) -> bool:
     return False
 
 
-def unserved(queries: Iterable[Query], indexes: Mapping[tuple[str, str], set[tuple[str, ...]]]) -> list[Query]:
-    """The queries no index of their collection serves."""
-    return [q for q in queries if not served(q, indexes.get((q.database, q.collection), set()))]
+Indexes = Mapping[tuple[str, str], set[tuple[str, ...]]]
+
+
+def unserved(queries: Iterable[Query], indexes: Indexes, unique: Indexes | None = None) -> list[Query]:
+    """The queries no index of their collection serves (`unique`: those of `indexes` that are unique)."""
+    return [
+        q
+        for q in queries
+        if not served(
+            q, indexes.get((q.database, q.collection), set()), (unique or {}).get((q.database, q.collection), set())
+        )
+    ]
 
 
 class QueryRecorder(monitoring.CommandListener):
@@ -153,4 +168,5 @@ class QueryRecorder(monitoring.CommandListener):
         pass
 
     def unserved(self) -> list[Query]:
-        return unserved(self.queries, index_keys_created(self.index_commands))
+        commands = self.index_commands
+        return unserved(self.queries, index_keys_created(commands), index_keys_created(commands, unique_only=True))

@@ -23,7 +23,8 @@ from starlette.routing import Mount
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.api import create_app
-from brainstorm.database_drivers.mongodb_driver import BUCKET, MongodbDriver
+from brainstorm.database_drivers._mongo_records import BUCKET
+from brainstorm.database_drivers.mongodb_driver import MongodbDriver
 from brainstorm.database_drivers.sqlite_driver import SqliteDriver
 from tests.serving import serving
 from tests.test_corruption import flip, ref_of, rewrite

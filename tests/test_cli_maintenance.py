@@ -110,6 +110,7 @@ def test_verify_on_a_healthy_database_checks_every_payload_and_exits_0(database:
         "corrupt     0 payloads",
         "orphaned    0 payloads",
         "incomplete  0 uploads",
+        "empty       0 snapshots without results",
     ]
     report = as_json(brainstorm(database, "verify", "--json"), 0)
     assert report["ok"] is True and report["problems"] == []

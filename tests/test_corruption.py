@@ -16,7 +16,8 @@ import pytest
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers import BlobCorrupt, BlobMissing
-from brainstorm.database_drivers.mongodb_driver import BUCKET, MongodbDriver
+from brainstorm.database_drivers._mongo_records import BUCKET
+from brainstorm.database_drivers.mongodb_driver import MongodbDriver
 from brainstorm.database_drivers.sqlite_driver import SqliteDriver
 
 WHEN = 1575454087339

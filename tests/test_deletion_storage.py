@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import brainstorm.database_drivers as db_drivers
-from brainstorm.database_drivers.mongodb_driver import BUCKET, MongodbDriver
+from brainstorm.database_drivers._mongo_records import BUCKET
+from brainstorm.database_drivers.mongodb_driver import MongodbDriver
 from brainstorm.database_drivers.sqlite_driver import SqliteDriver
 from brainstorm.testing.contract.deletion import populate
 from tests.conftest import CommandLog
@@ -106,7 +107,7 @@ def test_a_delete_unpublishes_before_it_deletes_payloads_files_document_first(mo
         assert driver.delete_result(42, 1, "color_image")
     writes = [(name, collection) for name, collection in log.commands if name in ("findAndModify", "delete", "update")]
     assert writes == [
-        ("delete", "results"),  # unpublished: gone for every reader at once
+        ("findAndModify", "results"),  # unpublished: gone for every reader at once
         ("update", f"{BUCKET}.files"),  # condemned: never reused from now on
         ("delete", f"{BUCKET}.files"),  # the GridFS spec's order: files document, then chunks
         ("delete", f"{BUCKET}.chunks"),

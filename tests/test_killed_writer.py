@@ -17,7 +17,7 @@ import gridfs
 import pytest
 
 import brainstorm.database_drivers as db_drivers
-from brainstorm.database_drivers import _driver, mongodb_driver
+from brainstorm.database_drivers import _driver, _mongo_blobs
 from brainstorm.database_drivers.mongodb_driver import MongodbDriver
 from brainstorm.database_drivers.storage import refs_of
 from tests.conftest import ROOT
@@ -77,7 +77,7 @@ def a_day_later(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Garbage collection as it runs once a killed writer's pin has expired and its half-written
     GridFS upload can no longer be one in flight (both are kept for a day or an hour, whatever the grace)."""
     monkeypatch.setattr(_driver, "PIN_LEASE", dt.timedelta(0))
-    monkeypatch.setattr(mongodb_driver, "IN_FLIGHT_FLOOR", dt.timedelta(0))
+    monkeypatch.setattr(_mongo_blobs, "IN_FLIGHT_FLOOR", dt.timedelta(0))
     yield
 
 

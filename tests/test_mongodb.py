@@ -12,7 +12,6 @@ import traceback
 import tracemalloc
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import gridfs
 import numpy as np
@@ -23,10 +22,11 @@ from pymongo import monitoring
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.database_drivers._gridfs import BATCH_BYTES, CHUNK_SIZE
-from brainstorm.database_drivers.mongodb_driver import INDEXES, LOOKUP_INDEXES, MongodbDriver
+from brainstorm.database_drivers._mongo_records import INDEXES, LOOKUP_INDEXES
+from brainstorm.database_drivers.mongodb_driver import MongodbDriver
 from brainstorm.database_drivers.storage import StoredResult
 from brainstorm.testing.helpers import OneWayStream, assert_same, count_blobs, expected_of, make_image
-from tests.conftest import CommandLog, with_database
+from tests.conftest import CommandLog, create_login, with_database, with_login
 
 WHEN = 1575454087339
 DATA = bytes(range(256)) * 1200
@@ -56,10 +56,11 @@ def touches_chunks(log: CommandLog) -> bool:
     )
 
 
-def with_credentials(url: str, query: str) -> str:
-    parts = urlsplit(url)
-    netloc = f"brain_admin:s3cret@{parts.netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(filter(None, (parts.query, query))), ""))
+@pytest.fixture(scope="module")
+def brain_admin(mongodb_server_url: str) -> str:
+    """A user of the test server whose password is s3cret."""
+    create_login(mongodb_server_url, "brain_admin", "s3cret")
+    return "brain_admin"
 
 
 def test_a_result_without_payloads_is_published_in_one_command(mongo: MongodbDriver, log: CommandLog) -> None:
@@ -69,8 +70,9 @@ def test_a_result_without_payloads_is_published_in_one_command(mongo: MongodbDri
     assert log.commands == [("findAndModify", "results")]
     log.clear()
     mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "feelings": {"happiness": 0.5}})
-    # new to the snapshot: and is the snapshot still there? (another process may have deleted it)
-    assert log.commands == [("findAndModify", "results"), ("find", "snapshots")]
+    # new to the snapshot: is the snapshot still there? (another process may have deleted it; one `$inc`
+    # confirming it also tells a collector that found it empty to leave it)
+    assert log.commands == [("findAndModify", "results"), ("update", "snapshots")]
     log.clear()
     mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "color": {"gone": True}})  # replaces a payload
     assert log.commands[0] == ("findAndModify", "results")
@@ -446,9 +448,8 @@ def assert_hidden(text: str, *secrets: str) -> None:
         assert secret not in text
 
 
-def test_repr_hides_credentials(mongodb_url: str) -> None:
-    url = with_credentials(mongodb_url, "authMechanism=PLAIN")  # FerretDB takes any user and password
-    with db_drivers.connect(url) as driver:
+def test_repr_hides_credentials(mongodb_url: str, brain_admin: str) -> None:
+    with db_drivers.connect(with_login(mongodb_url, brain_admin, "s3cret")) as driver:
         driver.save_user({"user_id": 1})
         assert repr(driver).startswith("MongodbDriver(")
         assert_hidden(repr(driver), "brain_admin", "s3cret")
@@ -471,8 +472,32 @@ def test_an_unreachable_server_is_database_unavailable_without_credentials(url: 
     assert_hidden("".join(traceback.format_exception(raised.value)), "brain_admin", "s3cret")
 
 
-def test_refused_credentials_are_database_unavailable_without_credentials(mongodb_url: str) -> None:
-    url = with_credentials(mongodb_url, "authMechanism=SCRAM-SHA-256")
+def test_refused_credentials_are_database_unavailable_without_credentials(mongodb_url: str, brain_admin: str) -> None:
+    url = with_login(mongodb_url, brain_admin, "n0t-its-password")
     with pytest.raises(db_drivers.DatabaseUnavailable) as raised, db_drivers.connect(url) as driver:
         driver.get_users()
-    assert_hidden("".join(traceback.format_exception(raised.value)), "brain_admin", "s3cret")
+    assert "refused access" in str(raised.value)
+    assert_hidden("".join(traceback.format_exception(raised.value)), "brain_admin", "n0t-its-password")
+
+
+@pytest.mark.parametrize("chunk_size", [0, 1023, 8 * MiB + 1, 1.5, "1MiB", True], ids=repr)
+def test_a_chunk_size_the_driver_does_not_write_is_refused(mongodb_url: str, chunk_size: object) -> None:
+    with pytest.raises(db_drivers.InvalidInput, match="chunk_size must be an integer from 1,024 to 8,388,608"):
+        db_drivers.connect(mongodb_url, chunk_size=chunk_size)
+
+
+def test_payloads_of_another_chunk_size_are_standard_gridfs_files(mongodb_url: str) -> None:
+    data = bytes(range(256)) * 12_000  # about 2.9 MiB: three 1 MiB chunks
+    with db_drivers.connect(mongodb_url, chunk_size=MiB) as driver:
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "big": {"data": data}})
+    with db_drivers.connect(mongodb_url) as driver:  # another chunk size: each file says its own
+        result = driver.get_result(1, 1, "big")
+        assert result is not None and result["data"] == data
+        with result.open("data") as stream:
+            stream.seek(MiB + 5)
+            assert stream.read(MiB) == data[MiB + 5 : 2 * MiB + 5]
+    with pymongo.MongoClient(mongodb_url, serverSelectionTimeoutMS=5000) as client:
+        database = client.get_default_database()
+        file = database["blobs.files"].find_one()
+        assert file is not None and file["chunkSize"] == MiB and database["blobs.chunks"].count_documents({}) == 3
+        assert gridfs.GridFSBucket(database, "blobs").open_download_stream(file["_id"]).read() == data

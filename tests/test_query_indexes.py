@@ -19,7 +19,7 @@ import pytest
 
 import brainstorm.database_drivers as db_drivers
 from bench.indexes import Query, index_keys_created, queries_of, served, unserved
-from brainstorm.database_drivers import mongodb_driver
+from brainstorm.database_drivers import _mongo_records
 from brainstorm.testing.helpers import OneWayStream, make_image
 from tests.conftest import CommandLog
 
@@ -64,7 +64,7 @@ def _exercise(driver: Any, other: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert driver.save_snapshot(snapshot) == sid  # the same bytes again: nothing re-uploaded
     driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color_image": {"data": BIG[::-1]}})  # old blob deleted
     driver.save_snapshot({"user_id": 1, "datetime": WHEN, "color_image": {"data": OneWayStream(BIG[::-1])}})
-    limit = getattr(mongodb_driver, "RESULT_RECORD_LIMIT", 4 * 1024 * 1024)
+    limit = getattr(_mongo_records, "RESULT_RECORD_LIMIT", 4 * 1024 * 1024)
     driver.save_snapshot({"user_id": 1, "datetime": WHEN, "fields": {"values": list(range(limit // 8))}})  # spilled
     with pytest.raises(OSError):  # a broken stream: what was uploaded is removed again
         driver.save_snapshot(
@@ -130,7 +130,7 @@ def test_every_query_filter_is_served_by_an_index(mongodb_url: str, monkeypatch:
     indexes = index_keys_created(commands)
     assert {"find", "update", "delete"} <= {q.command for q in queries}  # (findAndModify too, if it uses it)
     assert {collection for (_, collection) in indexes} >= {"snapshots", "blobs.files", "blobs.chunks"}
-    declared = getattr(mongodb_driver, "INDEXES", {})  # the driver's own list, where it keeps one
+    declared = getattr(_mongo_records, "INDEXES", {})  # the driver's own list, where it keeps one
     for collection, keys in declared.items():
         assert {tuple(k for k, _ in key) for key in keys} <= next(
             (v for (_, c), v in indexes.items() if c == collection), set()
@@ -142,7 +142,7 @@ def test_every_query_filter_is_served_by_an_index(mongodb_url: str, monkeypatch:
             existing = {tuple(index["key"]) for index in client[database][collection].list_indexes()}
             assert keys <= existing, f"{database}.{collection}: {keys - existing} not on the server"
 
-    missing = unserved(queries, indexes)
+    missing = unserved(queries, indexes, index_keys_created(commands, unique_only=True))
     assert not missing, "queries no index serves:\n" + "\n".join(map(str, missing))
 
 
@@ -152,6 +152,8 @@ def _query(command: str, filter_: dict[str, Any], sort: dict[str, int] | None = 
         doc.update(filter=filter_, sort=sort or {}, limit=limit)
     elif command == "delete":
         doc["deletes"] = [{"q": filter_, "limit": limit}]
+    elif command == "update":
+        doc["updates"] = [{"q": filter_, "u": {"$inc": {"revision": 1}}}]
     (query,) = queries_of(command, doc, "db")
     return query
 
@@ -173,8 +175,11 @@ def _query(command: str, filter_: dict[str, Any], sort: dict[str, int] | None = 
         (_query("find", {"$or": [{"user_id": 1}]}), False),
         (_query("delete", {"user_id": 1, "datetime": 2}), True),
         (_query("delete", {"metadata.user_id": 1}), False),
+        (_query("find", {"_id": 1, "user_id": 1}), True),  # one document by _id, the rest filters it
+        (_query("update", {"user_id": 1, "snapshot_id": 2, "revision": 3}), True),  # ... or by a unique index
+        (_query("find", {"user_id": 1, "datetime": 2, "revision": 3}), False),  # not unique: a key outside it
     ],
 )
 def test_the_check_itself(query: Query, expected: bool) -> None:
     indexes = [("user_id", "datetime"), ("user_id", "snapshot_id")]
-    assert served(query, indexes) is expected
+    assert served(query, indexes, unique=[("user_id", "snapshot_id")]) is expected

@@ -131,6 +131,29 @@ def test_four_jobs_save_what_one_job_saves_and_merge_snapshots(dataset: Path, dr
         assert count_blobs(driver) == blobs
 
 
+def test_four_jobs_into_a_full_database_add_what_one_job_adds(
+    tmp_path: Path, dataset: Path, driver_url: str, reference: Any
+) -> None:
+    """A database that already holds other users, and more snapshots of these ones: four threads save into
+    it at once (numbering among existing snapshots, merging, reusing nothing they should not)."""
+    others = tmp_path / "others"
+    generate(others, users=(User(8, "Eve", 0, "f", 4), User(42, "Dan Gittik", 699753600, "m", 2)), image_size=(48, 27))
+    for message in (others / "42").rglob("*.json"):  # Dan's other snapshots: a day later than the dataset's
+        text = json.loads(message.read_text())
+        when = text["datetime"]  # milliseconds, as a number or as Extended JSON
+        text["datetime"] = (int(when["$numberLong"]) if isinstance(when, dict) else when) + 86_400_000
+        message.write_text(json.dumps(text))
+    first = saver("import", "--no-progress", others, url=driver_url)
+    assert first.returncode == 0, first.stderr
+    process = saver("import", "--jobs", 4, "--no-progress", dataset, url=driver_url)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.rstrip().endswith(f"{MESSAGES} new, 0 updated, 0 unchanged, 0 failed")
+    assert dump(driver_url) == {**reference(others), **reference(dataset)}
+    with db_drivers.connect(driver_url) as driver:
+        report = driver.verify()
+        assert report.ok, report.problems
+
+
 def test_jobs_report_bad_files_by_name_and_go_on(tmp_path: Path, dataset: Path, driver_url: str) -> None:
     messages = tmp_path / "messages"
     shutil.copytree(dataset, messages)

@@ -8,6 +8,7 @@
     brainstorm delete USER_ID [SNAPSHOT_ID [RESULT_NAME]] [--yes]
     brainstorm verify [--user USER_ID]
     brainstorm gc [--dry-run] [--grace DURATION]
+    brainstorm migrate
     brainstorm serve [--host 127.0.0.1] [--port 8000]
     brainstorm copy SRC_URL DST_URL [--verify]
 

@@ -1,5 +1,6 @@
 """The `brainstorm` commands: users, user, snapshots, snapshot and result, read from any database; delete;
-verify and gc, which check the stored payloads and collect those nothing uses; and copy (in `_copy`)."""
+verify and gc, which check the stored payloads and collect those nothing uses; migrate, which converts an
+older layout; and copy (in `_copy`)."""
 
 from __future__ import annotations
 
@@ -180,10 +181,11 @@ def delete(options: Options, user_id: int, snapshot_id: int | None, result_name:
 @click.pass_obj
 def verify(options: Options, user_id: int | None) -> None:
     """Read back every payload published results use and check its length and sha256; without
-    --user, also look for payloads nothing uses (orphaned) and half-written uploads (incomplete).
+    --user, also look for payloads nothing uses (orphaned), half-written uploads (incomplete) and
+    snapshots without results (empty).
 
     Prints the counts and bytes by kind, then where each problem is. Changes nothing. Exit status 1
-    when anything is missing, corrupt, orphaned or incomplete (`brainstorm gc` removes the last two).
+    when anything is missing, corrupt, orphaned, incomplete or empty (`brainstorm gc` removes the last three).
     """
     with connected(options.database) as driver:
         if user_id is not None:
@@ -212,8 +214,9 @@ def verify(options: Options, user_id: int | None) -> None:
 @json_option
 @click.pass_obj
 def gc(options: Options, dry_run: bool, grace: dt.timedelta) -> None:
-    """Delete payloads no result uses (orphaned) and uploads a killed writer left half-written, both
-    older than the grace period, and the pins killed writers left. Safe while others save and read.
+    """Delete payloads no result uses (orphaned), uploads a killed writer left half-written and snapshots
+    without results, all older than the grace period, and the pins killed writers left. Safe while others
+    save and read.
 
     Prints what went (with --dry-run, what would go) and how many recent payloads were left alone.
     """
@@ -226,6 +229,27 @@ def gc(options: Options, dry_run: bool, grace: dt.timedelta) -> None:
         _format.echo_json(report.as_dict())
     else:
         click.echo("\n".join(_maintenance.gc_lines(report)))
+
+
+@main.command(context_settings=CONTEXT_SETTINGS, short_help="Convert a database of an older layout to this version's.")
+@database_option
+@json_option
+@click.pass_obj
+def migrate(options: Options) -> None:
+    """Bring the database to the layout this version of brainstorm writes (writes are refused until
+    then; reading works meanwhile). Idempotent: run it again after an interruption, or to check.
+
+    Stop every writer of an older brainstorm first; readers may go on.
+    """
+    with (
+        connected(options.database) as driver,
+        _maintenance.progress_bar("converting users") as progress,
+    ):
+        report = driver.migrate(progress=progress)
+    if options.json:
+        _format.echo_json(report.as_dict())
+    else:
+        click.echo(_maintenance.migration_line(report))
 
 
 def _planned_deletion(

@@ -3,7 +3,8 @@
 The copying itself is `brainstorm.copying.copy_database`; this module shows its progress (results,
 bytes, rate) and its report, and gives the exit status: 0 when every result was copied (or was
 already there), 1 when one failed or `--verify` found a fault, 130 on Ctrl-C (what was published is
-whole: each result is published only once its payloads are written and checked).
+whole: each result is published only once its payloads are written and checked). A user in conflict
+(a snapshot in the way at DST_URL) is named on stderr and makes the status 1; the others are copied.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def copy(options: Options, source_url: str, destination_url: str, verify: bool, 
     published, so every copied result is whole, also while others write to SRC_URL.
 
     Run again, it copies only what is missing or changed (resumes after Ctrl-C or a kill), and
-    stores no payload twice. It never deletes nor overwrites a different snapshot at DST_URL: a
-    snapshot id held there at another datetime is an error, and nothing is copied.
+    stores no payload twice. A snapshot SRC_URL deleted and then saved again under a new id is deleted
+    at DST_URL too; any other snapshot in the way (an id held at another datetime) is a conflict: that
+    user is not copied (named on stderr, exit status 1), the others are.
     """
     latest = CopyReport()
 
@@ -56,7 +58,7 @@ def copy(options: Options, source_url: str, destination_url: str, verify: bool, 
     except KeyboardInterrupt:
         click.echo(f"interrupted after {latest.line()}; copying again completes it", err=True)
         sys.exit(INTERRUPTED)
-    for problem in report.failed + ([] if report.verified is None else report.verified.problems):
+    for problem in report.conflicts + report.failed + ([] if report.verified is None else report.verified.problems):
         click.echo(f"error: {problem}", err=True)
     if options.json:
         _format.echo_json(report.as_dict())

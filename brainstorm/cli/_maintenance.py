@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import click
 from tqdm import tqdm
 
-from brainstorm.database_drivers import GarbageReport, VerifyReport
+from brainstorm.database_drivers import GarbageReport, MigrationReport, VerifyReport
 
 from . import _format
 
@@ -80,6 +80,7 @@ def verify_lines(report: VerifyReport, user_id: int | None) -> list[str]:
         ("corrupt", _format.counted(report.corrupt.count, report.corrupt.bytes, "payload")),
         ("orphaned", _format.counted(report.orphaned.count, report.orphaned.bytes, "payload") if whole else None),
         ("incomplete", _format.counted(report.incomplete.count, report.incomplete.bytes, "upload") if whole else None),
+        ("empty", f"{report.empty_snapshots:,} snapshots without results" if whole else None),
     ]
     shown = [(name, not_looked_for if value is None else value) for name, value in rows]
     return [_format.pairs(shown), *report.problems]
@@ -106,7 +107,18 @@ def gc_lines(report: GarbageReport) -> list[str]:
                 ("orphaned payloads", orphans),
                 ("incomplete uploads", _format.counted(report.incomplete.count, report.incomplete.bytes, "upload")),
                 ("stale pins", pins),
+                ("empty snapshots", f"{report.empty_snapshots:,}"),
                 ("left alone", f"{recent}, uploaded within the grace period"),
             ]
         ),
     ]
+
+
+def migration_line(report: MigrationReport) -> str:
+    """What `migrate` did, in one line."""
+    if report.layout_before is None:
+        return f"a new database: layout {report.layout_after} recorded, nothing to convert"
+    if report.layout_before == report.layout_after:
+        return f"layout {report.layout_after}: up to date, nothing to migrate"
+    users = f"{report.converted:,} user{'s' * (report.converted != 1)}"
+    return f"migrated from layout {report.layout_before} to layout {report.layout_after}: {users} converted"

@@ -40,8 +40,9 @@ from ._errors import (
     InvalidType,
     SnapshotConflict,
     UnknownDriver,
+    UnsupportedLayout,
 )
-from ._reports import GarbageReport, Tally, VerifyReport
+from ._reports import GarbageReport, MigrationReport, Tally, VerifyReport
 from ._results import Result
 from ._url import redact, scheme_of
 from ._values import check_datetime, check_result_name, check_user
@@ -60,10 +61,12 @@ __all__ = [
     "GarbageReport",
     "InvalidInput",
     "InvalidType",
+    "MigrationReport",
     "Result",
     "SnapshotConflict",
     "Tally",
     "UnknownDriver",
+    "UnsupportedLayout",
     "VerifyReport",
     "check_datetime",
     "check_result_name",

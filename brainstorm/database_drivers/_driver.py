@@ -19,8 +19,8 @@ from types import TracebackType
 from typing import IO, Any, ClassVar
 
 from ._blobs import DEFAULT_INLINE_LIMIT, BlobSource, check_inline_limit
-from ._errors import BlobCorrupt, BlobMissing, DatabaseUnavailable, InvalidInput, SnapshotConflict
-from ._reports import GarbageReport, Tally, VerifyReport
+from ._errors import BlobCorrupt, BlobMissing, DatabaseUnavailable, InvalidInput, SnapshotConflict, UnsupportedLayout
+from ._reports import GarbageReport, MigrationReport, Tally, VerifyReport
 from ._results import PendingResult, Result, encode_snapshot, store_result
 from ._url import redact, scheme_of
 from ._values import KeyPath, check_result_name, check_snapshot_id, check_user, check_user_id, describe, utc_now
@@ -61,9 +61,11 @@ class Driver(abc.ABC):
     payloads and stale pins, which `collect_garbage` finds.
 
     Writing and reading: every protocol that writes (`save_user`, `save_snapshot`, the deletes,
-    `collect_garbage` unless a dry run) first has the stores `prepare_for_writes` (create their indexes
-    or schema), once per driver; the reads (`get_*`, a result's payloads, `verify`) never do, so a
-    driver that is only read from works under a read-only role.
+    `collect_garbage` unless a dry run) first checks that the database has the layout this version
+    writes (else `UnsupportedLayout`: `migrate` converts an older one) and has the stores
+    `prepare_for_writes` (create their indexes or schema), once per driver; the reads (`get_*`, a
+    result's payloads, `verify`) never do, so a driver that is only read from works under a read-only
+    role, and on a database of an older layout until it is migrated.
     """
 
     schemes: ClassVar[tuple[str, ...]]
@@ -93,9 +95,38 @@ class Driver(abc.ABC):
             return
         with self._writes_lock:
             if not self._writes_prepared:
+                self._check_layout(self.record_store.layout(), older_too=True)
                 self.record_store.prepare_for_writes()
                 self.blob_store.prepare_for_writes()
                 self._writes_prepared = True
+
+    def _check_layout(self, found: int | None, *, older_too: bool) -> None:
+        """UnsupportedLayout, naming what to do, for a database of a newer layout than this version writes
+        (and, if `older_too`, of an older one); a database nothing was written to yet has none."""
+        written = self.record_store.layout_version
+        where = f"the database {redact(self.url)} has layout {found}"
+        if found is not None and found > written:
+            raise UnsupportedLayout(
+                f"{where}, written by a newer brainstorm (this one writes layout {written}): upgrade brainstorm"
+            )
+        if older_too and found is not None and found < written:
+            raise UnsupportedLayout(
+                f"{where}, and this version of brainstorm writes layout {written}: run `brainstorm migrate` on it "
+                "once (with -d URL); reading it works meanwhile"
+            )
+
+    def migrate(self, *, progress: Progress | None = None) -> MigrationReport:
+        """Bring the database to the layout this version writes; idempotent, resumable after a kill, and
+        safe while others read (writers of this version refuse to write until it is done). `progress` is
+        called with 1 after each user converted."""
+        with self._native_errors():
+            before = self.record_store.layout()
+            self._check_layout(before, older_too=False)
+            converted = self.record_store.migrate(progress)
+            with self._writes_lock:
+                self._writes_prepared = False  # the migrated layout's indexes, and the layout recorded
+            self._prepare_for_writes()
+            return MigrationReport(before, self.record_store.layout_version, converted)
 
     # Saving ------------------------------------------------------------------------------------
 
@@ -182,7 +213,7 @@ class Driver(abc.ABC):
                         published += 1
                         fresh |= replaced is None
                         garbage += _unused(replaced, version)
-                    if fresh and not records.snapshot_exists(user_id, snapshot_id):
+                    if fresh and not records.confirm_publication(user_id, snapshot_id):
                         moved = self._move(user_id, number, snapshot_id, stored, garbage)
                         numbered = moved._replace(new_user=numbered.new_user or moved.new_user)
                         snapshot_id = numbered.snapshot_id
@@ -219,17 +250,14 @@ class Driver(abc.ABC):
             dead = numbered.snapshot_id
             for name, version in stored.items():
                 garbage += _unused(self.record_store.publish(user_id, dead, name, version), version)
-            if self.record_store.snapshot_exists(user_id, dead):
+            if self.record_store.confirm_publication(user_id, dead):
                 return numbered
         raise DatabaseUnavailable(f"snapshots of user {user_id} were deleted while this save ran, {MOVES} times")
 
     def _discard_if_empty(self, user_id: int, snapshot_id: int) -> None:
-        """Remove the snapshot a failed save created, unless another writer saved a result into it.
-        (Without transactions, one that publishes just after this look loses its result with the
-        snapshot: a window of one command.)"""
-        snapshot = self.record_store.snapshot(user_id, snapshot_id)
-        if snapshot is not None and not snapshot["available_results"]:
-            self.record_store.unpublish_snapshot(user_id, snapshot_id)
+        """Remove the snapshot a failed save created, unless another writer saved a result into it (that
+        writer's `confirm_publication` keeps it, or moves its result; see `RecordStore.discard_snapshot`)."""
+        self._retire_results(self.record_store.discard_snapshot(user_id, snapshot_id))
 
     @contextlib.contextmanager
     def _pinned(self, user_id: int, snapshot_id: int, names: list[str]) -> Iterator[None]:
@@ -347,14 +375,19 @@ class Driver(abc.ABC):
                     report.problems.append(
                         f"incomplete upload {blob.ref!r}: {blob.length} bytes, begun {blob.uploaded}"
                     )
+                for owner, snapshot_id in self.record_store.empty_snapshots(now):
+                    report.empty_snapshots += 1
+                    report.problems.append(f"empty snapshot: user {owner}, snapshot {snapshot_id} holds no result")
         return report
 
     def collect_garbage(
         self, grace: dt.timedelta = DEFAULT_GRACE, *, dry_run: bool = False, progress: Progress | None = None
     ) -> GarbageReport:
         """Delete payloads no published result uses that are older than `grace`, half-written uploads,
-        and pins of killed writers. Safe while writers run: an orphan is deleted by the same protocol as
-        a replaced payload (condemned, then checked not in use), so a save that takes it back keeps it.
+        snapshots without results older than `grace`, and pins of killed writers. Safe while writers
+        run: an orphan is deleted by the same protocol as a replaced payload (condemned, then checked not
+        in use), so a save that takes it back keeps it, and an empty snapshot a save publishes into
+        meanwhile is kept or its result moved (`RecordStore.discard_snapshot`).
         `dry_run`: report what would go, change nothing."""
         if not isinstance(grace, dt.timedelta) or grace < dt.timedelta(0):
             raise InvalidInput(f"the grace period must be a non-negative timedelta, not {grace!r}")
@@ -377,6 +410,9 @@ class Driver(abc.ABC):
                 report.incomplete.add(blob.length)
             if leftovers and not dry_run:
                 self.blob_store.delete(blob.ref for blob in leftovers)
+            for user_id, snapshot_id in list(self.record_store.empty_snapshots(now - grace)):
+                if dry_run or self._retire_results(self.record_store.discard_snapshot(user_id, snapshot_id)):
+                    report.empty_snapshots += 1
         return report
 
     def _orphans(
@@ -419,6 +455,13 @@ class Driver(abc.ABC):
         user_id = check_user_id(user_id)
         with self._native_errors():
             return self.record_store.snapshots(user_id)
+
+    def get_highest_snapshot_id(self, user_id: object) -> int:
+        """The highest snapshot id the user was ever given (0 if none), deleted snapshots included: an id
+        at or below it that `get_snapshots` does not list was deleted, and is never given again."""
+        user_id = check_user_id(user_id)
+        with self._native_errors():
+            return self.record_store.highest_snapshot_id(user_id)
 
     def get_snapshot(self, user_id: object, snapshot_id: object) -> SnapshotSummary | None:
         """`{'snapshot_id', 'datetime', 'available_results'}` of one snapshot, or None."""

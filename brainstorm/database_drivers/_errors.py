@@ -41,3 +41,8 @@ class BlobCorrupt(BrainstormError, OSError):
 class SnapshotConflict(BrainstormError, ValueError):
     """A snapshot placed at a given id (`save_snapshot(..., snapshot_id=...)`, as a copy does) meets another
     snapshot: that id at another datetime, or that datetime under another id. Never overwritten."""
+
+
+class UnsupportedLayout(BrainstormError):
+    """The database's layout is not the one this version of brainstorm writes: an older one (run
+    `brainstorm migrate`; reading it keeps working meanwhile) or a newer one (upgrade brainstorm)."""

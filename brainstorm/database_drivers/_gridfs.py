@@ -13,6 +13,10 @@ its batch is the number of chunks that read still needs, at least 2 and at most 
 later reads continue that cursor. So a range read (`seek(a)`, then `read(n)`) fetches the chunks
 covering its bytes (one more at most), a stream read n bytes at a time gets replies of about n bytes
 (many readers at once hold little), and `read()` of a whole payload gets full batches.
+
+Writes are sent through `retried` (see `_transient`): again after a transient error, which says the
+command was not applied; a batch of chunks that failed part way goes on from the first chunk the
+server did not insert.
 """
 
 from __future__ import annotations
@@ -23,28 +27,32 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from bson import ObjectId
+from pymongo import errors as mongo_errors
 from pymongo.collection import Collection
 from pymongo.cursor import Cursor
 
 from ._errors import BlobCorrupt, BlobMissing
+from ._transient import retried
 
 CHUNK_SIZE = 255 * 1024
-"""The GridFS default chunk size."""
+"""The GridFS spec's default chunk size (a bucket may write others; every file says its own)."""
 BATCH_BYTES = 16 * 1024 * 1024
 """The most chunk data one insert or one reply carries (far below the 48 MB message limit)."""
-_BATCH_CHUNKS = BATCH_BYTES // CHUNK_SIZE
 
 
 class GridFSBucket:
     """One GridFS bucket: `<name>.files` and `<name>.chunks` of a database."""
 
-    def __init__(self, files: Collection[dict[str, Any]], chunks: Collection[dict[str, Any]]) -> None:
-        self.files, self.chunks = files, chunks
+    def __init__(
+        self, files: Collection[dict[str, Any]], chunks: Collection[dict[str, Any]], chunk_size: int = CHUNK_SIZE
+    ) -> None:
+        self.files, self.chunks, self.chunk_size = files, chunks, chunk_size
+        self._batch_chunks = max(1, BATCH_BYTES // chunk_size)
 
     def create_indexes(self) -> None:
         """The indexes the GridFS spec asks for (what pymongo would create on first upload)."""
-        self.files.create_index([("filename", 1), ("uploadDate", 1)])
-        self.chunks.create_index([("files_id", 1), ("n", 1)], unique=True)
+        retried(self.files.create_index, [("filename", 1), ("uploadDate", 1)])
+        retried(self.chunks.create_index, [("files_id", 1), ("n", 1)], unique=True)
 
     def upload(
         self, pieces: Iterable[bytes | memoryview], filename: str, metadata: Mapping[str, Any], file_id: ObjectId
@@ -56,28 +64,43 @@ class GridFSBucket:
         """
         length, batch = 0, []
         try:
-            for n, chunk in enumerate(_rechunk(pieces, CHUNK_SIZE)):
+            for n, chunk in enumerate(_rechunk(pieces, self.chunk_size)):
                 batch.append({"files_id": file_id, "n": n, "data": chunk})
                 length += len(chunk)
-                if len(batch) == _BATCH_CHUNKS:
-                    self.chunks.insert_many(batch)
+                if len(batch) == self._batch_chunks:
+                    self._insert_chunks(batch)
                     batch = []
             if batch:
-                self.chunks.insert_many(batch)
-            self.files.insert_one(
+                self._insert_chunks(batch)
+            retried(
+                self.files.insert_one,
                 {
                     "_id": file_id,
                     "length": length,
-                    "chunkSize": CHUNK_SIZE,
+                    "chunkSize": self.chunk_size,
                     "uploadDate": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                     "filename": filename,
                     "metadata": dict(metadata),
-                }
+                },
             )
         except BaseException:
-            self.chunks.delete_many({"files_id": file_id})
+            retried(self.chunks.delete_many, {"files_id": file_id})
             raise
         return file_id
+
+    def _insert_chunks(self, batch: list[dict[str, Any]]) -> None:
+        """Insert chunks in order; after a transient error, again from the first one not inserted."""
+        inserted = 0
+
+        def insert_rest() -> None:
+            nonlocal inserted
+            try:
+                self.chunks.insert_many(batch[inserted:])
+            except mongo_errors.BulkWriteError as exc:
+                inserted += int((exc.details or {}).get("nInserted", 0))  # ordered: those before the failure
+                raise
+
+        retried(insert_rest)
 
     def open(self, file_id: Any) -> GridFSReader:
         """A seekable stream over a file; reads no chunk until asked."""
@@ -89,8 +112,8 @@ class GridFSBucket:
     def delete(self, file_ids: list[Any]) -> None:
         """Delete files, the files documents first so no reader finds a file without its chunks."""
         if file_ids:
-            self.files.delete_many({"_id": {"$in": file_ids}})
-            self.chunks.delete_many({"files_id": {"$in": file_ids}})
+            retried(self.files.delete_many, {"_id": {"$in": file_ids}})
+            retried(self.chunks.delete_many, {"files_id": {"$in": file_ids}})
 
 
 class GridFSReader(io.RawIOBase):

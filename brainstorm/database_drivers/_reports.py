@@ -29,13 +29,15 @@ class VerifyReport:
     corrupt: Tally = field(default_factory=Tally)
     orphaned: Tally = field(default_factory=Tally)  # complete payloads no published result uses
     incomplete: Tally = field(default_factory=Tally)  # uploads a killed writer left half-written
+    empty_snapshots: int = 0  # snapshots without results (a writer killed after numbering one)
     problems: list[str] = field(default_factory=list)
-    store_scanned: bool = False  # orphans and half-written uploads were looked for (a whole-database verify)
+    store_scanned: bool = False  # orphans, half-written uploads and empty snapshots were looked for (database-wide)
 
     @property
     def ok(self) -> bool:
-        """Nothing missing, corrupt, orphaned or incomplete."""
-        return not (self.missing.count or self.corrupt.count or self.orphaned.count or self.incomplete.count)
+        """Nothing missing, corrupt, orphaned or incomplete, and no empty snapshot."""
+        faults = (self.missing.count, self.corrupt.count, self.orphaned.count, self.incomplete.count)
+        return not any(faults) and not self.empty_snapshots
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, **dataclasses.asdict(self)}
@@ -52,6 +54,19 @@ class GarbageReport:
     collected: Tally = field(default_factory=Tally)  # orphans deleted (a save may have taken one back)
     incomplete: Tally = field(default_factory=Tally)  # half-written uploads removed (or to remove)
     stale_pins: int = 0  # pins left by killed writers, removed
+    empty_snapshots: int = 0  # snapshots without results older than the grace period, removed (or to remove)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class MigrationReport:
+    """What `Driver.migrate` found and did: the layout before and after, and how many users it converted."""
+
+    layout_before: int | None  # None: a database nothing was written to yet
+    layout_after: int
+    converted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -21,6 +21,8 @@ MAX_ID = 2**63 - 1
 """Largest user or snapshot id: ids are stored as signed 64-bit integers."""
 
 RESERVED_RESULT_NAMES = frozenset({"user_id", "datetime", "snapshot_id", "available_results"})
+RESERVED_USER_FIELDS = frozenset({"_id"})
+"""Not a user's field: MongoDB's document id, which is the user's id in the mongodb driver's user document."""
 _RESULT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _EPOCH = dt.datetime(1970, 1, 1)
 
@@ -366,5 +368,7 @@ def check_user(user: object) -> tuple[int, dict[str, Any]]:
     if "user_id" not in user:
         raise InvalidInput("user is missing the required field user_id")
     user_id = check_user_id(user["user_id"])
+    if reserved := RESERVED_USER_FIELDS & set(user):
+        raise InvalidInput(f"user field {min(reserved)!r} is reserved (the user's id is user_id)")
     fields = normalize_tree({k: v for k, v in user.items() if k != "user_id"}, "user", max_size=MAX_USER_SIZE)
     return user_id, fields

@@ -51,8 +51,8 @@ from .storage import BlobOwner, BlobStore, Numbered, Pin, RecordStore, Ref, Stor
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 MINIMUM_SQLITE = (3, 35)  # for RETURNING
-SCHEMA_VERSION = 3
-"""Kept in the file's `PRAGMA user_version`."""
+SCHEMA_VERSION = 4
+"""The layout this version writes, kept in the file's `PRAGMA user_version`."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     user_id INTEGER NOT NULL,
     snapshot_id INTEGER NOT NULL,
     datetime INTEGER NOT NULL,                  -- milliseconds since the epoch, UTC
+    created INTEGER,                            -- when it was numbered, ms since the epoch (NULL: before version 4)
     PRIMARY KEY (user_id, snapshot_id),
     UNIQUE (user_id, datetime)
 ) WITHOUT ROWID;
@@ -99,9 +100,12 @@ _MIGRATIONS = {
     2: [
         "ALTER TABLE blobs ADD COLUMN uploaded INTEGER",
         "ALTER TABLE blobs ADD COLUMN condemned INTEGER NOT NULL DEFAULT 0",
-    ]
+    ],
+    3: ["ALTER TABLE snapshots ADD COLUMN created INTEGER"],
 }
-"""Statements that bring a file of an older schema version up to date (new tables come from _SCHEMA)."""
+"""Statements that bring a file of schema version N to N + 1 (new tables come from _SCHEMA). They are a few
+statements in one transaction, so a file is brought up to date as it is opened (`Driver.migrate` finds
+nothing left to do); a migration that must touch every row would go to `SqliteRecords.migrate` instead."""
 
 
 class SqliteDriver(Driver):
@@ -175,16 +179,22 @@ class _Database:
                 time.sleep(0.01)
 
     def _create_schema(self) -> None:
-        """Create or update the tables; an up-to-date file is opened without taking the write lock."""
-        version = self.connection.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
+        """Create or update the tables; an up-to-date file is opened without taking the write lock. A file
+        of a newer version is left as it is (`Driver` refuses to write to it)."""
+        if self.version() >= SCHEMA_VERSION:
             return
         with self.transaction() as db:
-            for statement in _MIGRATIONS.get(db.execute("PRAGMA user_version").fetchone()[0], []):
-                db.execute(statement)
+            found = db.execute("PRAGMA user_version").fetchone()[0]
+            for version in range(found, SCHEMA_VERSION):
+                for statement in _MIGRATIONS.get(version, []) if found else []:  # a new file: _SCHEMA alone
+                    db.execute(statement)
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def version(self) -> int:
+        """The file's schema version."""
+        return int(self.query("PRAGMA user_version")[0][0])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -235,8 +245,14 @@ class SqliteRecords(RecordStore):
     """Users, snapshots and results in SQLite tables; every primitive is one transaction (or joins
     the caller's `transaction()`, so a whole save is one)."""
 
+    layout_version = SCHEMA_VERSION
+
     def __init__(self, db: _Database) -> None:
         self._db = db
+
+    def layout(self) -> int:
+        """The file's schema version (`PRAGMA user_version`), brought up to date when it was opened."""
+        return self._db.version()
 
     def transaction(self) -> contextlib.AbstractContextManager[Any]:
         return self._db.transaction()
@@ -280,10 +296,7 @@ class SqliteRecords(RecordStore):
                 "RETURNING last_snapshot_id",
                 (user_id, user_id),
             ).fetchone()
-            db.execute(
-                "INSERT INTO snapshots (user_id, snapshot_id, datetime) VALUES (?, ?, ?)",
-                (user_id, snapshot_id, millis),
-            )
+            _insert_snapshot(db, user_id, snapshot_id, millis)
             return Numbered(int(snapshot_id), True)  # the user's row, made above, commits with it
 
     def place_snapshot(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered | None:
@@ -301,11 +314,36 @@ class SqliteRecords(RecordStore):
                 "ON CONFLICT (user_id) DO UPDATE SET last_snapshot_id = max(last_snapshot_id, ?)",
                 (user_id, user_id, snapshot_id, snapshot_id),
             )
-            db.execute(
-                "INSERT INTO snapshots (user_id, snapshot_id, datetime) VALUES (?, ?, ?)",
-                (user_id, snapshot_id, millis),
-            )
+            _insert_snapshot(db, user_id, snapshot_id, millis)
             return Numbered(snapshot_id, True)
+
+    def highest_snapshot_id(self, user_id: int) -> int:
+        rows = self._db.query(
+            "SELECT last_snapshot_id FROM users WHERE user_id = ? UNION ALL "
+            "SELECT last_snapshot_id FROM deleted_users WHERE user_id = ?",
+            (user_id, user_id),
+        )
+        return max((int(last) for (last,) in rows), default=0)
+
+    def empty_snapshots(self, created_before: dt.datetime) -> Iterator[tuple[int, int]]:
+        """Snapshots without results numbered before the cutoff (those numbered before version 4, when
+        the time was not kept, count as old). Only deliberately empty ones: a save is one transaction."""
+        rows = self._db.query(
+            "SELECT s.user_id, s.snapshot_id FROM snapshots s WHERE coalesce(s.created, 0) <= ? AND NOT EXISTS "
+            "(SELECT 1 FROM results r WHERE r.user_id = s.user_id AND r.snapshot_id = s.snapshot_id)",
+            (datetime_to_millis(created_before),),
+        )
+        yield from ((int(user_id), int(snapshot_id)) for user_id, snapshot_id in rows)
+
+    def discard_snapshot(self, user_id: int, snapshot_id: int) -> list[StoredResult] | None:
+        """One statement, so no save comes between the look for results and the removal (saves are
+        transactions); the user's row keeps the id watermark."""
+        rows = self._db.query(
+            "DELETE FROM snapshots WHERE user_id = ? AND snapshot_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM results WHERE user_id = ? AND snapshot_id = ?) RETURNING 1",
+            (user_id, snapshot_id, user_id, snapshot_id),
+        )
+        return [] if rows else None
 
     def snapshots(self, user_id: int) -> list[SnapshotSummary]:
         rows = self._db.query(
@@ -549,6 +587,13 @@ string, all the user's fields if it is another value (decoded in Python), else N
 _SELECT_RECORD = "SELECT record FROM results WHERE user_id = ? AND snapshot_id = ? AND name = ?"
 _LAST_DELETED_ID = "coalesce((SELECT last_snapshot_id FROM deleted_users WHERE user_id = ?), 0)"
 """Where a new user's snapshot ids start: after those of a deleted user of the same id."""
+
+
+def _insert_snapshot(db: sqlite3.Connection, user_id: int, snapshot_id: int, millis: int) -> None:
+    db.execute(
+        "INSERT INTO snapshots (user_id, snapshot_id, datetime, created) VALUES (?, ?, ?, ?)",
+        (user_id, snapshot_id, millis, datetime_to_millis(utc_now())),
+    )
 
 
 def _username(kind: str | None, value: Any) -> Any:

@@ -32,6 +32,9 @@ What a store author should know beyond each docstring:
 - `prepare_for_writes` (both stores, no-op by default) is where indexes and schema are created: it is
   called once per driver before its first write, never for a driver that only reads, so that reading
   needs no write privilege (a read-only database role).
+- A record store whose layout changes between releases says which one a database has (`layout`) and
+  converts an older one (`migrate`); `Driver` refuses to write to a database of another layout, so
+  reading an older layout must keep working until it is migrated.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, ClassVar, NamedTuple, NotRequired, TypedDict
 
@@ -101,6 +104,9 @@ class RecordStore(abc.ABC):
     a store that has transactions makes everything one atomic unit.
     """
 
+    layout_version: ClassVar[int] = 1
+    """The layout this store writes; `layout()` reports it once a database is migrated to it."""
+
     record_limit: ClassVar[int | None] = None
     """Bytes a result's record may hold; past it the protocol moves payloads, then the fields, out
     to the blob store (`fields_blob`, `read_fields`). None: no limit."""
@@ -110,6 +116,18 @@ class RecordStore(abc.ABC):
         write privilege. Must be idempotent: every driver instance calls it, several processes may at
         once. If it raises, that write fails and the next one calls it again. Reads never wait for it:
         they must work on a database it was never called on. No-op by default."""
+
+    def layout(self) -> int | None:
+        """The layout version the database records, or None for a database nothing was written to yet (the
+        first write's `prepare_for_writes` records `layout_version` there). A store without layouts of its
+        own says `layout_version`."""
+        return self.layout_version
+
+    def migrate(self, progress: Callable[[int], None] | None = None) -> int:
+        """Convert an older layout into `layout_version`, calling `progress` with each user converted;
+        return how many were. Idempotent, resumable after a kill at any moment, and safe while readers
+        read (writers of this version refuse to write meanwhile). Nothing to do by default."""
+        return 0
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """One unit of work: all or nothing on stores with transactions; elsewhere each call stands alone."""
@@ -154,10 +172,30 @@ class RecordStore(abc.ABC):
         free or a deleted snapshot's. None, changing nothing, if the user has that id at another
         datetime or `when` under another id. Afterwards `number_snapshot` gives only ids above it."""
 
-    def snapshot_exists(self, user_id: int, snapshot_id: int) -> bool:
-        """Whether the snapshot is there (not deleted). A save asks after publishing a new result, since
-        a snapshot may have been deleted since it was numbered; a store that caches ids forgets it here."""
+    def confirm_publication(self, user_id: int, snapshot_id: int) -> bool:
+        """Whether the snapshot is still there, asked by a save that just published a result new to it (the
+        snapshot may have been deleted since it was numbered; a store that caches ids forgets it then).
+        From this call on, a `discard_snapshot` that found the snapshot empty before it leaves it. The
+        default suits a store whose saves and discards exclude each other (one transaction each)."""
         return self.snapshot(user_id, snapshot_id) is not None
+
+    @abc.abstractmethod
+    def highest_snapshot_id(self, user_id: int) -> int:
+        """The highest snapshot id the user was ever given, deleted snapshots and a deleted user's
+        included; 0 if none."""
+
+    @abc.abstractmethod
+    def empty_snapshots(self, created_before: dt.datetime) -> Iterator[tuple[int, int]]:
+        """(user_id, snapshot_id) of the snapshots without results created at or before the cutoff (naive
+        UTC; a store may round the cutoff up to its clock's resolution): a writer killed after numbering
+        one, or a snapshot saved without results."""
+
+    @abc.abstractmethod
+    def discard_snapshot(self, user_id: int, snapshot_id: int) -> list[StoredResult] | None:
+        """Remove the snapshot if it holds no result, as `unpublish_snapshot` would; None, changing
+        nothing, if it is gone or holds one. Against a save publishing into it at the same moment: either
+        the save's `confirm_publication` finds the snapshot gone (and the save moves its results), or
+        the snapshot stays. Returns what results the removal took (published meanwhile, to be retired)."""
 
     @abc.abstractmethod
     def snapshots(self, user_id: int) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ from brainstorm.database_drivers.storage import (
 )
 
 Records = dict[str, Any]
-"""records.json: {"users": {uid: fields}, "snapshots": {uid: {sid: {"datetime", "results": {name:
+"""records.json: {"users": {uid: fields}, "snapshots": {uid: {sid: {"datetime", "created", "results": {name:
 StoredResult}}}}, "last_ids": {uid: highest snapshot id ever, kept after deletions}, "condemned": [ref]}
 (ids as strings: JSON object keys)."""
 
@@ -154,7 +154,7 @@ class FolderRecords(RecordStore):
                     return Numbered(int(sid), False)
             records["users"].setdefault(uid, {})
             snapshot_id = records["last_ids"][uid] = records["last_ids"].get(uid, 0) + 1
-            snapshots[str(snapshot_id)] = {"datetime": when, "results": {}}
+            snapshots[str(snapshot_id)] = _new_snapshot(when)
             return Numbered(snapshot_id, True)  # the user, made above, is written in the same transaction
 
     def place_snapshot(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered | None:
@@ -172,8 +172,26 @@ class FolderRecords(RecordStore):
                 return Numbered(snapshot_id, False) if held == {(sid, when)} else None
             records["users"].setdefault(uid, {})
             records["last_ids"][uid] = max(records["last_ids"].get(uid, 0), snapshot_id)
-            snapshots[str(snapshot_id)] = {"datetime": when, "results": {}}
+            snapshots[str(snapshot_id)] = _new_snapshot(when)
             return Numbered(snapshot_id, True)
+
+    def highest_snapshot_id(self, user_id: int) -> int:
+        return int(self._folder.current()["last_ids"].get(str(user_id), 0))
+
+    def empty_snapshots(self, created_before: dt.datetime) -> Iterator[tuple[int, int]]:
+        for uid, snapshots in self._folder.current()["snapshots"].items():
+            for sid, snapshot in snapshots.items():
+                if not snapshot["results"] and snapshot["created"] <= created_before:
+                    yield int(uid), int(sid)
+
+    def discard_snapshot(self, user_id: int, snapshot_id: int) -> list[StoredResult] | None:
+        """One transaction, which no save interleaves (a save holds the lock throughout)."""
+        with self._folder.transaction() as records:
+            snapshots = records["snapshots"].get(str(user_id), {})
+            if str(snapshot_id) not in snapshots or snapshots[str(snapshot_id)]["results"]:
+                return None
+            del snapshots[str(snapshot_id)]
+            return []
 
     def snapshots(self, user_id: int) -> list[dict[str, Any]]:
         snapshots = self._folder.current()["snapshots"].get(str(user_id), {}).items()
@@ -250,6 +268,11 @@ class FolderRecords(RecordStore):
     def drop_pins(self, older_than: dt.datetime) -> int:
         """There are none (see `pin`)."""
         return 0
+
+
+def _new_snapshot(when: dt.datetime) -> dict[str, Any]:
+    """A snapshot's record, created now (naive UTC, as the protocols give datetimes)."""
+    return {"datetime": when, "created": dt.datetime.now(dt.UTC).replace(tzinfo=None), "results": {}}
 
 
 def _snapshot(records: Records, user_id: int, snapshot_id: int) -> dict[str, Any] | None:

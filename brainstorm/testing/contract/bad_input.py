@@ -343,6 +343,10 @@ def test_a_user_is_a_mapping(driver: db_drivers.Driver, user: object) -> None:
     assert_user_refused(driver, user, InvalidType)
 
 
+def test_a_user_field_named_id_is_refused(driver: db_drivers.Driver) -> None:
+    assert_user_refused(driver, {"user_id": 1, "username": "x", "_id": 5}, InvalidInput)
+
+
 @cases(BAD_IDS)
 def test_bad_user_ids_are_refused_by_save_user(driver: db_drivers.Driver, bad: object, error: type) -> None:
     assert_user_refused(driver, {"user_id": bad, "username": "x"}, error)

@@ -101,6 +101,18 @@ def test_snapshot_ids_are_never_given_again(driver: db_drivers.Driver) -> None:
     assert driver.save_snapshot({"user_id": 42, "datetime": WHEN, "pose": {"x": 9}}) == 5
 
 
+def test_the_highest_snapshot_id_counts_deleted_snapshots_and_users(driver: db_drivers.Driver) -> None:
+    assert driver.get_highest_snapshot_id(42) == 0
+    populate(driver, snapshots=3)
+    assert driver.get_highest_snapshot_id(42) == 3
+    driver.delete_snapshot(42, 3)
+    assert driver.get_highest_snapshot_id(42) == 3
+    driver.delete_user(42)
+    assert driver.get_highest_snapshot_id(42) == 3
+    driver.save_snapshot({"user_id": 42, "datetime": WHEN, "pose": {"x": 1}}, snapshot_id=9)
+    assert driver.get_highest_snapshot_id(42) == 9 and driver.get_highest_snapshot_id(7) == 0
+
+
 def test_a_user_saved_again_after_its_deletion_goes_on_with_new_snapshot_ids(driver: db_drivers.Driver) -> None:
     populate(driver, snapshots=3)
     assert driver.delete_user(42)

@@ -113,7 +113,9 @@ def test_results_round_trip(store: db_drivers.Driver, snapshot: dict[str, Any], 
 @SETTINGS
 @given(
     fields=st.lists(
-        st.dictionaries(keys.filter(lambda k: k != "user_id"), json_values, max_size=5), min_size=1, max_size=3
+        st.dictionaries(keys.filter(lambda k: k not in ("user_id", "_id")), json_values, max_size=5),
+        min_size=1,
+        max_size=3,
     )
 )
 def test_users_keep_the_latest_value_of_every_field(driver: db_drivers.Driver, fields: list[dict[str, Any]]) -> None:

@@ -212,30 +212,47 @@ def test_concurrent_saves_of_one_datetime_merge(driver_url: str) -> None:
             assert snapshot["available_results"] == [f"r{worker}" for worker in range(workers)]
 
 
-CONTENDERS, SNAPSHOTS_EACH = 8, 6
+CONTENDERS, ROUNDS, SHARED = 8, 25, 5
+SHARED_AT, OWN_AT = 2_000_000, 3_000_000
 
 
-def create_snapshots(url: str, worker: int, results: multiprocessing.SimpleQueue[tuple[int, int]]) -> None:
-    """Create this worker's snapshots of user 1, each at a datetime of its own; report (ms, id)."""
+def contend(url: str, worker: int, results: multiprocessing.SimpleQueue[tuple[int, int]]) -> None:
+    """Each round: save a result of this worker's (with a payload for the blob store) into one of the
+    snapshots every worker shares, create a snapshot of its own, and save a user field of its own; report
+    (ms, id) of each own snapshot."""
+    payload = bytes([worker]) * 70_000
     with db_drivers.connect(url) as driver:
-        for n in range(SNAPSHOTS_EACH):
-            ms = 1_000_000 + worker * 1000 + n
+        for n in range(ROUNDS):
+            shared = {"user_id": 1, "datetime": SHARED_AT + n % SHARED, f"w{worker}": {"round": n, "data": payload}}
+            driver.save_snapshot(shared)
+            ms = OWN_AT + worker * 1000 + n
             results.put((ms, driver.save_snapshot({"user_id": 1, "datetime": ms, "pose": {"w": worker}})))
+            driver.save_user({"user_id": 1, f"field{worker}": n})
 
 
-def test_processes_contending_for_one_users_ids_all_succeed(driver_url: str) -> None:
-    """Contention for new ids is no outage: every save of 8 processes succeeds, each with an id of its own."""
+def test_processes_contending_for_one_user_all_succeed(driver_url: str) -> None:
+    """Contention is no outage: 8 processes, 25 rounds each, all succeed; every snapshot of its own gets an id
+    of its own, the shared snapshots merge every worker's results, and every user field lands."""
     spawn = multiprocessing.get_context("spawn")
     results: multiprocessing.SimpleQueue[tuple[int, int]] = spawn.SimpleQueue()
-    workers = [spawn.Process(target=create_snapshots, args=(driver_url, w, results)) for w in range(CONTENDERS)]
+    workers = [spawn.Process(target=contend, args=(driver_url, w, results)) for w in range(CONTENDERS)]
     for worker in workers:
         worker.start()
     for worker in workers:
-        worker.join(timeout=300)
+        worker.join(timeout=600)
         assert worker.exitcode == 0, "a save failed under contention"
-    saved = dict(results.get() for _ in range(CONTENDERS * SNAPSHOTS_EACH))
-    assert len(set(saved.values())) == len(saved) == CONTENDERS * SNAPSHOTS_EACH
+    own = dict(results.get() for _ in range(CONTENDERS * ROUNDS))
+    assert len(set(own.values())) == len(own) == CONTENDERS * ROUNDS
     with db_drivers.connect(driver_url) as driver:
-        assert {s["snapshot_id"]: s["datetime"] for s in driver.get_snapshots(1)} == {
-            sid: at_millis(ms) for ms, sid in saved.items()
-        }
+        listed = {s["snapshot_id"]: s["datetime"] for s in driver.get_snapshots(1)}
+        shared = {sid: when for sid, when in listed.items() if sid not in own.values()}
+        assert {sid: listed[sid] for sid in own.values()} == {sid: at_millis(ms) for ms, sid in own.items()}
+        assert sorted(shared.values()) == [at_millis(SHARED_AT + k) for k in range(SHARED)]
+        for sid, when in shared.items():
+            k = (when - at_millis(SHARED_AT)) // dt.timedelta(milliseconds=1)
+            for w in range(CONTENDERS):
+                result = driver.get_result(1, sid, f"w{w}")
+                assert result is not None and result["round"] == max(n for n in range(ROUNDS) if n % SHARED == k)
+                assert result["data"] == bytes([w]) * 70_000
+        assert driver.get_user(1) == {"user_id": 1, **{f"field{w}": ROUNDS - 1 for w in range(CONTENDERS)}}
+        assert driver.verify().ok, driver.verify().problems
