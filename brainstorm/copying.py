@@ -17,9 +17,14 @@ source replaced while it was being read is read again from the new version.
 Run again (after Ctrl-C, a killed process, or to bring a backup up to date), a copy compares each
 result's fields and payload descriptions (sha256 included) with the destination's and copies only
 those missing or different; the destination's save reuses bytes it already stores at the same place,
-so no payload is stored twice. It adds and updates, never deletes: what only the destination holds
-stays. A destination snapshot in the way (the same id at another datetime, or the same datetime under
-another id) stops the copy before anything is written (`SnapshotConflict`).
+so no payload is stored twice. It adds and updates; what only the destination holds stays, with one
+exception, so that a backup survives the source's deletions: a destination snapshot in the way of a
+source snapshot (the same datetime under another id) whose id the source gave and no longer has
+(`Driver.get_highest_snapshot_id`) was deleted at the source, which then saved that datetime again
+under a new id; it is deleted at the destination too, and the source's copied. Any other snapshot in
+the way (the same id at another datetime, or a datetime held under an id the source never gave) is a
+conflict: that user is not copied at all, and is named in `conflicts`; the other users are. The
+conflicts are found before anything is written.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +45,6 @@ from brainstorm.database_drivers import (
     Driver,
     InvalidInput,
     Result,
-    SnapshotConflict,
     VerifyReport,
     redact,
 )
@@ -60,11 +64,13 @@ class CopyReport:
     users_unchanged: int = 0
     snapshots_copied: int = 0  # new at the destination
     snapshots_unchanged: int = 0
+    snapshots_deleted: int = 0  # deleted at the source, in the way of what it saved since: deleted here too
     results_total: int = 0  # results the source listed
     results_copied: int = 0
     results_unchanged: int = 0
     results_gone: int = 0  # deleted at the source before the copy reached them
     failed: list[str] = field(default_factory=list)  # one line per result not copied, saying why
+    conflicts: list[str] = field(default_factory=list)  # one line per user not copied: a snapshot in the way
     payloads: int = 0  # payloads written (those of copied results)
     bytes: int = 0
     seconds: float = 0.0
@@ -76,13 +82,17 @@ class CopyReport:
 
     @property
     def ok(self) -> bool:
-        """Every result copied or unchanged, and the verification (if any) clean."""
-        return not self.failed and (self.verified is None or self.verified.ok)
+        """Every user and result copied or unchanged, and the verification (if any) clean."""
+        return not self.failed and not self.conflicts and (self.verified is None or self.verified.ok)
 
     def line(self) -> str:
         """`2 users (2 copied), 5 snapshots (5 copied), 20 results (18 copied, 2 unchanged), 14 payloads, ...`."""
         users = f"{self.users_copied + self.users_unchanged} users ({self.users_copied} copied)"
-        snapshots = f"{self.snapshots_copied + self.snapshots_unchanged} snapshots ({self.snapshots_copied} copied)"
+        users += f", {len(self.conflicts)} in conflict" if self.conflicts else ""
+        deleted = f", {self.snapshots_deleted} deleted as at the source" if self.snapshots_deleted else ""
+        snapshots = (
+            f"{self.snapshots_copied + self.snapshots_unchanged} snapshots ({self.snapshots_copied} copied{deleted})"
+        )
         outcomes = [f"{self.results_copied} copied", f"{self.results_unchanged} unchanged"]
         outcomes += [f"{self.results_gone} gone from the source"] if self.results_gone else []
         outcomes += [f"{len(self.failed)} failed"] if self.failed else []
@@ -112,6 +122,17 @@ class _Snapshot:
     present: bool
 
 
+@dataclass
+class _Plan:
+    """What copying one user takes: the destination's snapshots the source deleted that are in the way,
+    then the source's snapshots; or, for a user in conflict, why nothing of it is copied."""
+
+    user: dict[str, Any]
+    deleted: list[int] = field(default_factory=list)
+    snapshots: list[_Snapshot] = field(default_factory=list)
+    conflict: str | None = None
+
+
 def copy_database(
     source: Driver | str, destination: Driver | str, *, verify: bool = False, progress: Progress | None = None
 ) -> CopyReport:
@@ -128,20 +149,25 @@ def copy_database(
             for item in (source, destination)
         )
         users = [user for user in (src.get_user(u["user_id"]) for u in src.get_users()) if user is not None]
-        snapshots = list(_plan(src, dst, [user["user_id"] for user in users]))
-        report.results_total = sum(len(snapshot.names) for snapshot in snapshots)
+        plans = [_plan(src, dst, user) for user in users]
+        report.conflicts = [plan.conflict for plan in plans if plan.conflict is not None]
+        plans = [plan for plan in plans if plan.conflict is None]
+        report.results_total = sum(len(snapshot.names) for plan in plans for snapshot in plan.snapshots)
         _notify(progress, report, started)
-        for user in users:
-            held = dst.get_user(user["user_id"])
-            if held is not None and all(_typed(held.get(k)) == _typed(v) for k, v in user.items()):
+        for plan in plans:
+            held = dst.get_user(plan.user["user_id"])
+            if held is not None and all(_typed(held.get(k)) == _typed(v) for k, v in plan.user.items()):
                 report.users_unchanged += 1
             else:
-                dst.save_user(user)
+                dst.save_user(plan.user)
                 report.users_copied += 1
-        for snapshot in snapshots:
-            _copy_snapshot(src, dst, snapshot, report, lambda: _notify(progress, report, started))
+        for plan in plans:
+            for snapshot_id in plan.deleted:
+                report.snapshots_deleted += dst.delete_snapshot(plan.user["user_id"], snapshot_id)
+            for snapshot in plan.snapshots:
+                _copy_snapshot(src, dst, snapshot, report, lambda: _notify(progress, report, started))
         if verify:
-            report.verified = _verify(dst, [user["user_id"] for user in users])
+            report.verified = _verify(dst, [plan.user["user_id"] for plan in plans])
     report.seconds = time.monotonic() - started
     return report
 
@@ -152,35 +178,37 @@ def _notify(progress: Progress | None, report: CopyReport, started: float) -> No
         progress(report)
 
 
-def _plan(src: Driver, dst: Driver, user_ids: list[int]) -> Iterator[_Snapshot]:
-    """Every snapshot of the source with the names of its results; SnapshotConflict, before anything is
-    written, for one the destination holds under the same id at another datetime or the other way round."""
-    for user_id in user_ids:
-        held = {s["snapshot_id"]: s["datetime"] for s in dst.get_snapshots(user_id)}
-        held_at = {when: snapshot_id for snapshot_id, when in held.items()}
-        for summary in src.get_snapshots(user_id):
-            snapshot_id, when = summary["snapshot_id"], summary["datetime"]
-            if in_the_way := _in_the_way(held, held_at, snapshot_id, when):
-                raise SnapshotConflict(
-                    f"user {user_id}: the destination has {in_the_way}, the source's snapshot {snapshot_id} is at "
-                    f"{when.isoformat()}; nothing was copied, and nothing is overwritten"
-                )
-            found = src.get_snapshot(user_id, snapshot_id)
-            if found is not None:  # else deleted since it was listed
-                yield _Snapshot(user_id, snapshot_id, when, found["available_results"], snapshot_id in held)
+def _plan(src: Driver, dst: Driver, user: dict[str, Any]) -> _Plan:
+    """How to copy one user: the source's snapshots with their results' names, after deleting at the
+    destination those the source deleted that are in the way; or the conflict that stops the user."""
+    user_id, plan = user["user_id"], _Plan(user)
+    held = {s["snapshot_id"]: s["datetime"] for s in dst.get_snapshots(user_id)}
+    held_at = {when: snapshot_id for snapshot_id, when in held.items()}
+    listed = {s["snapshot_id"]: s["datetime"] for s in src.get_snapshots(user_id)}
+    given = src.get_highest_snapshot_id(user_id)
+    for snapshot_id, when in listed.items():
+        theirs = held.get(snapshot_id)
+        other = held_at.get(when, snapshot_id)
+        if theirs is not None and theirs != when:
+            plan.conflict = _conflict(user_id, f"snapshot {snapshot_id} at {theirs.isoformat()}", snapshot_id, when)
+        elif other != snapshot_id and (other in listed or other > given):
+            plan.conflict = _conflict(user_id, f"snapshot {other} at {when.isoformat()}", snapshot_id, when)
+        elif other != snapshot_id:
+            plan.deleted.append(other)  # the source deleted it, then saved its datetime again
+        if plan.conflict is not None:
+            return plan
+        found = src.get_snapshot(user_id, snapshot_id)
+        if found is not None:  # else deleted since it was listed
+            present = snapshot_id in held
+            plan.snapshots.append(_Snapshot(user_id, snapshot_id, when, found["available_results"], present))
+    return plan
 
 
-def _in_the_way(
-    held: dict[int, dt.datetime], held_at: dict[dt.datetime, int], snapshot_id: int, when: dt.datetime
-) -> str | None:
-    """The destination's snapshot that a source snapshot would meet: the same id at another datetime,
-    or the same datetime under another id."""
-    theirs = held.get(snapshot_id)
-    if theirs is not None and theirs != when:
-        return f"snapshot {snapshot_id} at {theirs.isoformat()}"
-    if held_at.get(when, snapshot_id) != snapshot_id:
-        return f"snapshot {held_at[when]} at {when.isoformat()}"
-    return None
+def _conflict(user_id: int, in_the_way: str, snapshot_id: int, when: dt.datetime) -> str:
+    return (
+        f"user {user_id}: the destination has {in_the_way}, the source's snapshot {snapshot_id} is at "
+        f"{when.isoformat()}; nothing of user {user_id} was copied, and nothing is overwritten"
+    )
 
 
 def _copy_snapshot(

@@ -22,7 +22,7 @@ import pytest
 
 import brainstorm.database_drivers as db_drivers
 from brainstorm.copying import CopyReport, copy_database
-from brainstorm.database_drivers import Blob, SnapshotConflict
+from brainstorm.database_drivers import Blob
 from brainstorm.database_drivers._gridfs import BATCH_BYTES
 from brainstorm.testing.helpers import count_blobs, make_image
 from tests import dataset
@@ -155,22 +155,41 @@ def test_a_big_payload_is_streamed(urls: tuple[str, str], tmp_path: Path) -> Non
         assert copied.blobs["data"]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
 
 
-def test_a_snapshot_in_the_way_stops_the_copy_before_anything_is_written(tmp_path: Path) -> None:
+def test_a_snapshot_in_the_way_stops_that_user_only_before_anything_of_it_is_written(tmp_path: Path) -> None:
     source_url, destination_url = f"sqlite:///{tmp_path / 's.db'}", f"sqlite:///{tmp_path / 'd.db'}"
     with db_drivers.connect(source_url) as source, db_drivers.connect(destination_url) as destination:
+        source.save_user({"user_id": 1, "username": "One"})
         source.save_snapshot({"user_id": 1, "datetime": WHEN, "pose": {"x": 1}})
         source.save_snapshot({"user_id": 2, "datetime": WHEN, "pose": {"x": 2}})
         destination.save_snapshot({"user_id": 1, "datetime": WHEN + SECOND, "pose": {"x": 3}})
         before = contents(destination)
-        with pytest.raises(SnapshotConflict) as raised:
-            copy_database(source, destination)
-        message = str(raised.value)
-        assert "user 1" in message and "snapshot 1 at 2019-12-04T10:08:08.339" in message
-        assert "2019-12-04T10:08:07.339" in message
-        assert contents(destination) == before
+        report = copy_database(source, destination)
+        assert not report.ok and len(report.conflicts) == 1
+        message = report.conflicts[0]
+        assert message.startswith("user 1: the destination has snapshot 1 at 2019-12-04T10:08:08.339")
+        assert "the source's snapshot 1 is at 2019-12-04T10:08:07.339" in message
+        assert contents(destination)[1] == before[1], "nothing of user 1 written"
+        assert destination.get_result(2, 1, "pose") == {"x": 2}, "the other user is copied"
     done = run_module("brainstorm.cli", "copy", source_url, destination_url, env=dict(os.environ))
-    assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.splitlines()[-1].startswith("Error: user 1: the destination has snapshot 1 at")
+    assert done.returncode == 1 and done.stdout.startswith("1 users (0 copied), 1 in conflict")
+    assert "error: user 1: the destination has snapshot 1 at" in done.stderr
+
+
+def test_an_incremental_backup_carries_a_deletion_and_saving_again(tmp_path: Path) -> None:
+    """The source deletes a snapshot and saves its datetime again (a re-import): it has a new id there."""
+    source_url, backup_url = f"sqlite:///{tmp_path / 's.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    with db_drivers.connect(source_url) as source:
+        for n in range(3):
+            source.save_snapshot({"user_id": 1, "datetime": WHEN + n * SECOND, "pose": {"x": n}, "extra": {"n": n}})
+        assert copy_database(source, backup_url).ok
+        source.delete_snapshot(1, 2)
+        assert source.save_snapshot({"user_id": 1, "datetime": WHEN + SECOND, "pose": {"x": 10}}) == 4
+        report = copy_database(source, backup_url)
+        assert report.ok and report.conflicts == [] and report.snapshots_deleted == 1, report
+        with db_drivers.connect(backup_url) as backup:
+            assert contents(backup) == contents(source)
+            assert backup.get_snapshot(1, 2) is None and backup.get_result(1, 4, "pose") == {"x": 10}
+        assert copy_database(source, backup_url).results_copied == 0, "then nothing more to do"
 
 
 def test_a_corrupt_source_payload_fails_that_result_only(tmp_path: Path) -> None:
