@@ -34,7 +34,7 @@ def embedded(tmp_path: Path) -> Iterator[SqliteDriver]:
 
 def mongo_counts(driver: MongodbDriver) -> dict[str, int]:
     db = driver.database
-    names = ["users", "snapshots", "results", "pins", f"{BUCKET}.files", f"{BUCKET}.chunks"]
+    names = ["users", "snapshots", "snapshot_ids", "results", f"{BUCKET}.files", f"{BUCKET}.chunks"]
     return {name: db[name].count_documents({}) for name in names}
 
 
@@ -46,7 +46,7 @@ def sqlite_counts(driver: SqliteDriver) -> dict[str, int]:
     return counts
 
 
-def test_deleting_every_user_leaves_nothing_in_mongodb_but_one_id_tombstone_each(mongo: MongodbDriver) -> None:
+def test_deleting_every_user_leaves_nothing_in_mongodb_but_their_ids(mongo: MongodbDriver) -> None:
     populate(mongo, user_id=42, snapshots=3)
     populate(mongo, user_id=7, snapshots=2)
     assert mongo_counts(mongo)[f"{BUCKET}.chunks"] > 0
@@ -54,16 +54,19 @@ def test_deleting_every_user_leaves_nothing_in_mongodb_but_one_id_tombstone_each
     assert mongo_counts(mongo) == {
         "users": 0,
         "snapshots": 2,
+        "snapshot_ids": 2,
         "results": 0,
-        "pins": 0,
         f"{BUCKET}.files": 0,
         f"{BUCKET}.chunks": 0,
     }
     tombstones = sorted(mongo.database["snapshots"].find({}, {"_id": 0}), key=lambda doc: doc["user_id"])
+    assert all(doc.pop("pins", []) == [] for doc in tombstones), "no pin left"
     assert tombstones == [  # ids only: what keeps them from being given again
         {"user_id": 7, "snapshot_id": 2, "deleted": 2},
         {"user_id": 42, "snapshot_id": 3, "deleted": 3},
     ]
+    counters = sorted(mongo.database["snapshot_ids"].find(), key=lambda doc: doc["_id"])
+    assert counters == [{"_id": 7, "last": 2, "user_gone": True}, {"_id": 42, "last": 3, "user_gone": True}]
 
 
 def test_deleting_every_user_leaves_nothing_in_sqlite_but_one_id_watermark_each(embedded: SqliteDriver) -> None:

@@ -501,3 +501,46 @@ def test_payloads_of_another_chunk_size_are_standard_gridfs_files(mongodb_url: s
         file = database["blobs.files"].find_one()
         assert file is not None and file["chunkSize"] == MiB and database["blobs.chunks"].count_documents({}) == 3
         assert gridfs.GridFSBucket(database, "blobs").open_download_stream(file["_id"]).read() == data
+
+
+def test_compound_indexes_ask_ferretdb_for_ordered_composite_terms(mongodb_url: str) -> None:
+    with db_drivers.connect(mongodb_url, inline_limit=0) as driver:
+        driver.save_snapshot({"user_id": 1, "datetime": WHEN, "big": {"data": DATA}})
+    with pymongo.MongoClient(mongodb_url, serverSelectionTimeoutMS=5000) as client:
+        ferretdb = "ferretdb" in client.admin.command("buildInfo")
+        database = client.get_default_database()
+        for collection in ("snapshots", "results", "blobs.chunks", "blobs.files"):
+            for name, index in database[collection].index_information().items():
+                compound = len(index["key"]) > 1
+                assert bool(index.get("enableCompositeTerm")) == (ferretdb and compound), (collection, name, index)
+
+
+def test_an_index_that_exists_with_other_options_is_kept(mongodb_url: str) -> None:
+    key = [("user_id", 1), ("snapshot_id", 1), ("name", 1)]
+    with pymongo.MongoClient(mongodb_url, serverSelectionTimeoutMS=5000) as client:
+        results = client.get_default_database().results
+        results.create_index(key, unique=True, sparse=True)  # the same keys, other options than the driver's
+        with db_drivers.connect(mongodb_url) as driver:
+            driver.save_snapshot({"user_id": 1, "datetime": WHEN, "pose": {"x": 1}})
+            assert driver.get_result(1, 1, "pose") == {"x": 1}
+        (kept,) = [index for index in results.index_information().values() if index["key"] == key]
+        assert kept.get("sparse") is True and not kept.get("enableCompositeTerm")
+
+
+def test_a_new_snapshot_pins_its_payloads_in_its_own_insert_and_releases_them_with_its_confirmation(
+    mongo: MongodbDriver, log: CommandLog
+) -> None:
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN, "pose": {"x": 1}})  # the user, its counter, the indexes
+    log.clear()
+    mongo.save_snapshot({"user_id": 1, "datetime": WHEN + 1, "color": {"data": DATA}})
+    assert log.commands == [
+        ("findAndModify", "snapshots"),  # is it there? (it would get the pin)
+        ("findAndModify", "snapshot_ids"),  # the next id
+        ("insert", "snapshots"),  # the snapshot, the pin in it
+        ("insert", "blobs.chunks"),
+        ("insert", "blobs.files"),
+        ("findAndModify", "results"),  # published
+        ("update", "snapshots"),  # confirmed, the pin released
+    ]
+    (snapshot,) = mongo.database["snapshots"].find({"snapshot_id": 2})
+    assert snapshot["pins"] == [] and snapshot["revision"] == 1

@@ -24,7 +24,7 @@ from ._reports import GarbageReport, MigrationReport, Tally, VerifyReport
 from ._results import PendingResult, Result, encode_snapshot, store_result
 from ._url import redact, scheme_of
 from ._values import KeyPath, check_result_name, check_snapshot_id, check_user, check_user_id, describe, utc_now
-from .storage import BlobOwner, BlobStore, Numbered, RecordStore, Ref, StoredBlob, StoredResult, refs_of
+from .storage import BlobOwner, BlobStore, Numbered, Pin, RecordStore, Ref, StoredBlob, StoredResult, refs_of
 
 DEFAULT_GRACE = dt.timedelta(hours=1)
 """How old an unused payload must be before `collect_garbage` deletes it."""
@@ -156,8 +156,9 @@ class Driver(abc.ABC):
             )
             return self._save(user_id, when, results, number)
 
-    def _place(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered:
-        """The snapshot at a given id, found or created; SnapshotConflict naming what is in the way."""
+    def _place(self, user_id: int, snapshot_id: int, when: dt.datetime, pinning: list[str]) -> Numbered:
+        """The snapshot at a given id, found or created (`pinning` is left to `RecordStore.pin`: a copy's
+        save is no hot path); SnapshotConflict naming what is in the way."""
         placed = self.record_store.place_snapshot(user_id, snapshot_id, when)
         if placed is not None:
             return placed
@@ -174,14 +175,15 @@ class Driver(abc.ABC):
         )
 
     def _save(
-        self, user_id: int, when: dt.datetime, results: list[PendingResult], number: Callable[[], Numbered]
+        self, user_id: int, when: dt.datetime, results: list[PendingResult], number: Callable[[list[str]], Numbered]
     ) -> int:
         """Number the snapshot, store every result's payloads, then publish the results one by one.
 
         A failure before publishing publishes nothing, and removes the snapshot if this save created
         it (and so never creates the user); one between two publishes keeps the published results
         whole. Either way what no published result uses is retired, and so is, after success, what
-        the new versions replaced. `number` finds or creates the snapshot (numbered, or placed at an id).
+        the new versions replaced. `number(pinning)` finds or creates the snapshot (numbered, or placed at
+        an id), and may pin those results in the same write (`Numbered.pin`).
         """
         records = self.record_store
         uploads: list[Ref] = []
@@ -189,11 +191,11 @@ class Driver(abc.ABC):
         numbered, published = None, 0
         try:
             with records.transaction():
-                numbered = number()
-                snapshot_id = numbered.snapshot_id
                 names = [pending.name for pending in results if pending.blobs]
+                numbered = number(names)
+                snapshot_id = numbered.snapshot_id
                 previous = records.stored_results(user_id, snapshot_id, names) if names and not numbered.created else {}
-                with self._pinned(user_id, snapshot_id, names):
+                with self._pinned(user_id, snapshot_id, names, numbered.pin) as pin:
                     reusable = self._alive_only(previous)
 
                     def upload(source: BlobSource, owner: BlobOwner) -> Ref:
@@ -213,7 +215,7 @@ class Driver(abc.ABC):
                         published += 1
                         fresh |= replaced is None
                         garbage += _unused(replaced, version)
-                    if fresh and not records.confirm_publication(user_id, snapshot_id):
+                    if fresh and not records.confirm_publication(user_id, snapshot_id, pin):
                         moved = self._move(user_id, number, snapshot_id, stored, garbage)
                         numbered = moved._replace(new_user=numbered.new_user or moved.new_user)
                         snapshot_id = numbered.snapshot_id
@@ -231,7 +233,7 @@ class Driver(abc.ABC):
     def _move(
         self,
         user_id: int,
-        number: Callable[[], Numbered],
+        number: Callable[[list[str]], Numbered],
         dead: int,
         stored: dict[str, StoredResult],
         garbage: list[Ref],
@@ -246,11 +248,11 @@ class Driver(abc.ABC):
             for name in stored:
                 removed = self.record_store.unpublish_result(user_id, dead, name)
                 garbage += [ref for ref in refs_of(removed) if ref not in ours] if removed else []
-            numbered = number()
+            numbered = number([])  # the old snapshot's pin holds the payloads
             dead = numbered.snapshot_id
             for name, version in stored.items():
                 garbage += _unused(self.record_store.publish(user_id, dead, name, version), version)
-            if self.record_store.confirm_publication(user_id, dead):
+            if self.record_store.confirm_publication(user_id, dead, None):
                 return numbered
         raise DatabaseUnavailable(f"snapshots of user {user_id} were deleted while this save ran, {MOVES} times")
 
@@ -260,14 +262,15 @@ class Driver(abc.ABC):
         self._retire_results(self.record_store.discard_snapshot(user_id, snapshot_id))
 
     @contextlib.contextmanager
-    def _pinned(self, user_id: int, snapshot_id: int, names: list[str]) -> Iterator[None]:
-        """Hold the payloads of these results, stored and to come, as in use until they are published."""
+    def _pinned(self, user_id: int, snapshot_id: int, names: list[str], taken: Pin) -> Iterator[Pin]:
+        """Hold the payloads of these results, stored and to come, as in use until they are published
+        (`taken`: the pin the numbering took already, if any)."""
         if not names:
-            yield
+            yield None
             return
-        pin = self.record_store.pin(user_id, snapshot_id, names)
+        pin = taken if taken is not None else self.record_store.pin(user_id, snapshot_id, names)
         try:
-            yield
+            yield pin
         finally:
             self.record_store.unpin(pin)
 

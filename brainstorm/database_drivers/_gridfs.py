@@ -32,6 +32,7 @@ from pymongo.collection import Collection
 from pymongo.cursor import Cursor
 
 from ._errors import BlobCorrupt, BlobMissing
+from ._mongo_indexes import create_index
 from ._transient import retried
 
 CHUNK_SIZE = 255 * 1024
@@ -49,10 +50,11 @@ class GridFSBucket:
         self.files, self.chunks, self.chunk_size = files, chunks, chunk_size
         self._batch_chunks = max(1, BATCH_BYTES // chunk_size)
 
-    def create_indexes(self) -> None:
-        """The indexes the GridFS spec asks for (what pymongo would create on first upload)."""
-        retried(self.files.create_index, [("filename", 1), ("uploadDate", 1)])
-        retried(self.chunks.create_index, [("files_id", 1), ("n", 1)], unique=True)
+    def create_indexes(self, options: Mapping[str, Any]) -> None:
+        """The indexes the GridFS spec asks for (what pymongo would create on first upload), with the
+        server's compound-index `options` (`_mongo_indexes`)."""
+        create_index(self.files, [("filename", 1), ("uploadDate", 1)], options)
+        create_index(self.chunks, [("files_id", 1), ("n", 1)], options, unique=True)
 
     def upload(
         self, pieces: Iterable[bytes | memoryview], filename: str, metadata: Mapping[str, Any], file_id: ObjectId

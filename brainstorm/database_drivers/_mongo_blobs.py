@@ -10,6 +10,7 @@ from bson import ObjectId
 
 from ._blobs import BlobSource
 from ._gridfs import GridFSBucket
+from ._mongo_indexes import index_options
 from ._transient import retried
 from ._values import utc_now
 from .storage import BlobOwner, BlobStore, Ref, StoredBlob
@@ -27,7 +28,7 @@ class GridFSBlobs(BlobStore):
 
     def prepare_for_writes(self) -> None:
         """The indexes the GridFS spec asks for (the unique one on chunks guards uploads)."""
-        self.bucket.create_indexes()
+        self.bucket.create_indexes(index_options(self.bucket.files.database))
 
     def upload(self, source: BlobSource, owner: BlobOwner) -> Any:
         metadata = {

@@ -1,14 +1,16 @@
 """Which layout a MongoDB database has, layout 1 read until it is migrated, and the migration to layout 2.
 
 Layout 2 (this version): `users` holds one document per user, `{_id: <user_id>, user_id, <field>: ...}`,
-and the collection `layout` records the layout, `{_id: "brainstorm", version: 2}`. Layout 1 (every
+a save's pins are entries of its snapshot's document, snapshot ids come from `snapshot_ids` counters, and
+the collection `layout` records the layout, `{_id: "brainstorm", version: 2}`. Layout 1 (every
 database written before the layout was recorded) held one document per user *field*,
 `{_id: ObjectId, user_id, field, value}`, unique on (user_id, field), because FerretDB v1 did not apply
-a `$set` of one document atomically. Everything else is the same in both. A layout-1 database has no
+a `$set` of one document atomically, and pins in a `pins` collection. Snapshots, results and payloads
+are the same in both (a layout-1 snapshot simply has no pins, revision nor counter yet). A layout-1 database has no
 record; its field documents say what it is (their `_id` is an ObjectId, a user document's is the id).
 
 The migration writes each user's document beside its field documents (A), then deletes the field
-documents (B), drops layout 1's indexes and records layout 2 (C). Each step is idempotent, so a
+documents (B), drops layout 1's indexes and `pins` and records layout 2 (C). Each step is idempotent, so a
 migration killed at any moment is completed by running it again. Readers keep working throughout:
 until they see layout 2 recorded they read both shapes, the field documents first and the user
 documents second, and a user document wins. So a user is never missed: its field documents are all
@@ -120,5 +122,6 @@ def migrate(layout: Collection[Document], users: Collection[Document], progress:
     for name in _LAYOUT_1_INDEXES:
         if name in existing:
             retried(users.drop_index, name)
+    retried(users.database.drop_collection, "pins")  # layout 1's pins: its writers are stopped
     retried(layout.update_one, RECORD, {"$set": {"version": LAYOUT}}, upsert=True)
     return converted

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 import bson
@@ -22,6 +23,7 @@ from pymongo.database import Database
 
 from . import _mongo_layouts as layouts
 from ._blobs import BYTES, BlobSource, in_memory_source
+from ._mongo_indexes import create_index, index_options
 from ._transient import TryAgain, duplicate_key, retried
 from ._values import utc_now
 from .storage import Numbered, Pin, RecordStore, Ref, StoredResult, refs_of
@@ -42,10 +44,11 @@ INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
 served by one (users are found by `_id`, their user id)."""
 LOOKUP_INDEXES: dict[str, list[tuple[tuple[str, int], ...]]] = {
     "results": [(("refs", 1),)],
-    "snapshots": [(("user_id", 1), ("snapshot_id", 1), ("deleted", 1))],  # the live one, to delete it
-    "pins": [(("owners", 1),), (("at", 1),)],
+    "snapshots": [(("user_id", 1), ("snapshot_id", 1), ("deleted", 1)), (("pins.at", 1),)],
 }
 """The other (not unique) indexes the driver creates: who uses a payload."""
+_UNPINNED = {"pins.0": {"$exists": False}}
+"""A snapshot no save holds a pin in."""
 _LIVE = {"deleted": False}
 """A snapshot that is not a tombstone. Explicit, so that the unique index on (user_id, deleted, datetime)
 holds live snapshots to one per datetime and lets tombstones (no datetime) be many."""
@@ -68,7 +71,7 @@ class MongoRecords(RecordStore):
         )
         self.database = database
         self._users, self._snapshots, self._results = records["users"], records["snapshots"], records["results"]
-        self._pins, self._layout, self._ids = records["pins"], records["layout"], records["snapshot_ids"]
+        self._layout, self._ids = records["layout"], records["snapshot_ids"]
         self._files = records[f"{BUCKET}.files"]  # the owners of payloads, for `in_use`
         self._known_snapshots: dict[tuple[int, dt.datetime], int] = {}
         self._current = False  # layout 2 seen recorded: it never goes back, so it is not read again
@@ -88,14 +91,15 @@ class MongoRecords(RecordStore):
         return converted
 
     def prepare_for_writes(self) -> None:
-        """Record the layout in a new database, then create `INDEXES` (unique) and `LOOKUP_INDEXES`;
-        creating an existing index changes nothing, so retrying is safe."""
+        """Record the layout in a new database, then create `INDEXES` (unique) and `LOOKUP_INDEXES` (see
+        `_mongo_indexes`); creating an existing index changes nothing, so retrying is safe."""
         if not self._is_current():
             layouts.record(self._layout)
+        options = index_options(self.database)
         for indexes, unique in ((INDEXES, True), (LOOKUP_INDEXES, False)):
             for collection, keys in indexes.items():
                 for key in keys:
-                    retried(self.database[collection].create_index, list(key), unique=unique)
+                    create_index(self.database[collection], key, options, unique=unique)
 
     def fields_blob(self, value: dict[str, Any]) -> BlobSource:
         return in_memory_source(BYTES, "application/bson", ".bson", [bson.encode(value)])
@@ -138,12 +142,19 @@ class MongoRecords(RecordStore):
         names = [row["name"] for row in self._results.find(key, {"_id": 0, "name": 1})]
         return {"snapshot_id": snapshot_id, "datetime": doc["datetime"], "available_results": names}
 
-    def confirm_publication(self, user_id: int, snapshot_id: int) -> bool:
-        """One `$inc` of the live snapshot's revision: a `discard_snapshot` that found it empty at the
-        revision before leaves it. A deleted snapshot is forgotten, so the next save at its datetime
-        numbers anew. Sent again after a transient error: the confirmation only has to happen once at least."""
+    def confirm_publication(self, user_id: int, snapshot_id: int, pin: Pin) -> bool:
+        """One update of the live snapshot: `$inc` of its revision (a `discard_snapshot` that found it
+        empty at the revision before leaves it), and the release of the save's pin when it is this
+        snapshot's. A deleted snapshot is forgotten, so the next save at its datetime numbers anew. Sent
+        again after a transient error: confirming twice and releasing twice say the same as once."""
         key = {"user_id": user_id, "snapshot_id": snapshot_id, **_LIVE}
-        if retried(self._snapshots.update_one, key, {"$inc": {"revision": 1}}).matched_count == 1:
+        update: Document = {"$inc": {"revision": 1}}
+        ours = isinstance(pin, SnapshotPin) and (pin.user_id, pin.snapshot_id) == (user_id, snapshot_id)
+        if ours:
+            update["$pull"] = {"pins": {"id": pin.id}}
+        if retried(self._snapshots.update_one, key, update).matched_count == 1:
+            if ours:
+                pin.released = True
             return True
         self._forget(user_id, snapshot_id)
         return False
@@ -151,59 +162,75 @@ class MongoRecords(RecordStore):
     def _forget(self, user_id: int, snapshot_id: int) -> None:
         self._known_snapshots = {k: v for k, v in self._known_snapshots.items() if (k[0], v) != (user_id, snapshot_id)}
 
-    def number_snapshot(self, user_id: int, when: dt.datetime) -> Numbered:
-        """The user's live snapshot at `when`, else a new one under the next id of the user's counter
-        (`_next_id`), inserted under the unique indexes: a writer that loses the race to create the same
-        snapshot takes the winner's id (its own id is left unused: a gap), and one whose id a copy placed
-        meanwhile takes the next. Each attempt reads afresh and inserts only a new document, so one the
+    def number_snapshot(self, user_id: int, when: dt.datetime, pinning: list[str]) -> Numbered:
+        """The user's live snapshot at `when` (found with one `findAndModify` that also pins `pinning`),
+        else a new one under the next id of the user's counter (`_next_id`), inserted with the pin in it
+        under the unique indexes: a writer that loses the race to create the same snapshot takes the
+        winner's id (its own id is left unused: a gap), and one whose id a copy placed meanwhile takes
+        the next. Each attempt reads afresh and writes only a new document or a new pin entry, so one the
         server aborted is made again. A user without a document is created by the protocol once the save
-        has succeeded (`new_user`)."""
+        has succeeded (`new_user`). A snapshot the driver has seen is not looked up, nor pinned here."""
         if (known := self._known_snapshots.get((user_id, when))) is not None:
             return Numbered(known, False)
+        entry = _pin_entry(pinning) if pinning else None
 
         def existing() -> Numbered | None:
-            found = self._snapshots.find_one({"user_id": user_id, **_LIVE, "datetime": when}, {"snapshot_id": 1})
-            return None if found is None else Numbered(found["snapshot_id"], False)
+            live = {"user_id": user_id, **_LIVE, "datetime": when}
+            found = (
+                self._snapshots.find_one(live, {"snapshot_id": 1})
+                if entry is None
+                else self._snapshots.find_one_and_update(live, {"$push": {"pins": entry}}, {"snapshot_id": 1})
+            )
+            return None if found is None else self._numbered(user_id, found["snapshot_id"], False, False, entry)
 
         def attempt() -> Numbered:
             if (found := existing()) is not None:
                 return found
-            snapshot_id = self._next_id(user_id)
+            snapshot_id, new_user = self._next_id(user_id)
+            document = {"user_id": user_id, "snapshot_id": snapshot_id, "datetime": when, **_LIVE}
             try:
-                self._snapshots.insert_one({"user_id": user_id, "snapshot_id": snapshot_id, "datetime": when, **_LIVE})
+                self._snapshots.insert_one(document if entry is None else {**document, "pins": [entry]})
             except Exception as exc:
                 if not duplicate_key(exc):
                     raise
                 if (found := existing()) is not None:
                     return found
                 raise TryAgain(f"snapshot id {snapshot_id} of user {user_id} was taken meanwhile") from None
-            return Numbered(snapshot_id, True, self._is_new_user(user_id))
+            return self._numbered(user_id, snapshot_id, True, new_user, entry)
 
         numbered = retried(attempt)
         self._remember(user_id, when, numbered.snapshot_id)
         return numbered
 
-    def _is_new_user(self, user_id: int) -> bool:
-        """Whether the user has no document (the protocol then writes it once the save has succeeded)."""
-        return self._users.find_one(layouts.user_key(user_id), {"_id": 1}) is None
+    @staticmethod
+    def _numbered(user_id: int, snapshot_id: int, created: bool, new_user: bool, entry: Document | None) -> Numbered:
+        pin = None if entry is None else SnapshotPin(user_id, snapshot_id, entry["id"])
+        return Numbered(snapshot_id, created, new_user, pin)
 
-    def _next_id(self, user_id: int) -> int:
-        """An id no snapshot of the user ever had: one `$inc` of the user's counter in `snapshot_ids`
-        (atomic on one document, so concurrent writers get different ids without racing for one), which
-        a user numbered for the first time since layout 2 starts above every id it has had. Sent again
-        after a transient error: a counter raised twice only leaves a gap."""
-        bump = {"_id": user_id}, {"$inc": {"last": 1}}
-        counter = retried(self._ids.find_one_and_update, *bump, return_document=ReturnDocument.AFTER)
-        if counter is None:
-            highest = {"$max": {"last": self._highest_in_snapshots(user_id)}}
-            retried(self._ids.update_one, {"_id": user_id}, highest, upsert=True)
-            counter = retried(self._ids.find_one_and_update, *bump, return_document=ReturnDocument.AFTER)
-            assert counter is not None, "upserted just above"
-        return int(counter["last"])
+    def _next_id(self, user_id: int) -> tuple[int, bool]:
+        """An id no snapshot of the user ever had, and whether the user may have no document: one `$inc`
+        of the user's counter in `snapshot_ids` (atomic on one document, so concurrent writers get
+        different ids without racing for one), which also clears `user_gone` (set by `unpublish_user`).
+        A user numbered for the first time since layout 2 starts above every id it has had, and counts as
+        new (the protocol's write of a user that exists changes nothing). Sent again after a transient
+        error: a counter raised twice only leaves a gap."""
+        bump = {"_id": user_id}, {"$inc": {"last": 1}, "$unset": {"user_gone": ""}}
+        before = retried(self._ids.find_one_and_update, *bump, return_document=ReturnDocument.BEFORE)
+        if before is not None:
+            return int(before["last"]) + 1, bool(before.get("user_gone"))
+        highest = {"$max": {"last": self._highest_in_snapshots(user_id)}}
+        retried(self._ids.update_one, {"_id": user_id}, highest, upsert=True)
+        before = retried(self._ids.find_one_and_update, *bump, return_document=ReturnDocument.BEFORE)
+        assert before is not None, "upserted just above"
+        return int(before["last"]) + 1, True
 
-    def _raise_counter(self, user_id: int, snapshot_id: int) -> None:
-        """Keep the user's counter at or above an id placed (idempotent: `$max`)."""
-        retried(self._ids.update_one, {"_id": user_id}, {"$max": {"last": snapshot_id}}, upsert=True)
+    def _raise_counter(self, user_id: int, snapshot_id: int) -> bool:
+        """Keep the user's counter at or above an id placed (idempotent: `$max`); whether the user may
+        have no document (as `_next_id` says)."""
+        update = {"$max": {"last": snapshot_id}, "$unset": {"user_gone": ""}}
+        bump = {"_id": user_id}, update
+        before = retried(self._ids.find_one_and_update, *bump, upsert=True, return_document=ReturnDocument.BEFORE)
+        return before is None or bool(before.get("user_gone"))
 
     def place_snapshot(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered | None:
         """Insert the snapshot at its id, or turn that id's tombstone back into it, under the unique
@@ -214,8 +241,7 @@ class MongoRecords(RecordStore):
         live = {**key, "datetime": when, **_LIVE}
 
         def created() -> Numbered:  # the protocol writes the user once the save succeeded, if it has none
-            self._raise_counter(user_id, snapshot_id)
-            return Numbered(snapshot_id, True, self._is_new_user(user_id))
+            return Numbered(snapshot_id, True, self._raise_counter(user_id, snapshot_id))
 
         def attempt() -> Numbered | None:
             try:
@@ -224,8 +250,9 @@ class MongoRecords(RecordStore):
             except Exception as exc:
                 if not duplicate_key(exc):
                     raise
-            try:
-                if self._snapshots.replace_one({**key, "deleted": snapshot_id}, live).modified_count == 1:
+            try:  # an update, not a replacement: a pin of a save moving out of the deleted snapshot stays
+                revived = {"$set": {"datetime": when, **_LIVE}}
+                if self._snapshots.update_one({**key, "deleted": snapshot_id}, revived).modified_count == 1:
                     return created()
             except Exception as exc:
                 if duplicate_key(exc):  # the datetime is another snapshot's
@@ -300,39 +327,42 @@ class MongoRecords(RecordStore):
 
     def unpublish_snapshot(self, user_id: int, snapshot_id: int) -> list[StoredResult] | None:
         """Turn the live snapshot into a tombstone (one document: it leaves every listing at once; the
-        write's count says which of two racing deletes did it), remove its results one by one, and drop
-        the tombstone unless it holds the user's highest id. Each step, sent again after a transient
-        error, finds what is still to do: a replace of the live snapshot only, removals of what is there."""
+        write's count says which of two racing deletes did it; the pins of saves in flight stay in it),
+        remove its results one by one, and drop the tombstone unless it holds the user's highest id or a
+        pin. Each step, sent again after a transient error, finds what is still to do: an update of the
+        live snapshot only, removals of what is there."""
         return self._bury(user_id, snapshot_id, {})
 
     def discard_snapshot(self, user_id: int, snapshot_id: int) -> list[StoredResult] | None:
-        """Bury the snapshot only at the revision it was found empty at: a save that published into it
-        since and confirmed (`confirm_publication`) changed the revision, and one that confirms later
-        finds a tombstone, and moves its result."""
+        """Bury the snapshot only unpinned and at the revision it was found empty at: a save at work in it
+        holds a pin there, one that published into it since and confirmed (`confirm_publication`)
+        changed the revision, and one that confirms later finds a tombstone, and moves its result."""
         key = {"user_id": user_id, "snapshot_id": snapshot_id}
         found = self._snapshots.find_one({**key, **_LIVE}, {"revision": 1})
         if found is None or self._results.find_one(key, {"_id": 1}) is not None:
             return None
-        return self._bury(user_id, snapshot_id, {"revision": found.get("revision")})
+        return self._bury(user_id, snapshot_id, {"revision": found.get("revision"), **_UNPINNED})
 
     def _bury(self, user_id: int, snapshot_id: int, condition: Document) -> list[StoredResult] | None:
         """`unpublish_snapshot` of the live snapshot if it also matches `condition`."""
         key = {"user_id": user_id, "snapshot_id": snapshot_id}
-        tombstone = {**key, "deleted": snapshot_id}
-        if retried(self._snapshots.replace_one, {**key, **_LIVE, **condition}, tombstone).modified_count != 1:
+        tombstone = {"$set": {"deleted": snapshot_id}, "$unset": {"datetime": "", "revision": ""}}
+        if retried(self._snapshots.update_one, {**key, **_LIVE, **condition}, tombstone).modified_count != 1:
             return None  # no such snapshot, or another delete turned it into a tombstone first
         self._forget(user_id, snapshot_id)
         removed = []
         while (doc := retried(self._results.find_one_and_delete, key)) is not None:  # also those published meanwhile
             removed.append(cast(StoredResult, doc))
         if self._highest_in_snapshots(user_id) > snapshot_id:
-            retried(self._snapshots.delete_one, key)
+            retried(self._snapshots.delete_one, {**key, "deleted": snapshot_id, **_UNPINNED})
         return removed
 
     def unpublish_user(self, user_id: int) -> list[StoredResult] | None:
-        """Turn the user's snapshots into tombstones, oldest first (the one kept holds the highest id),
-        then remove its document; then look again, since a save may have numbered a snapshot meanwhile.
-        The user leaves `get_snapshots` snapshot by snapshot, and `get_users`/`get_user` last."""
+        """Mark the user's counter `user_gone` (so the next snapshot numbered writes the user anew), turn
+        the user's snapshots into tombstones, oldest first (the one kept holds the highest id), then
+        remove its document; then look again, since a save may have numbered a snapshot meanwhile. The
+        user leaves `get_snapshots` snapshot by snapshot, and `get_users`/`get_user` last."""
+        retried(self._ids.update_one, {"_id": user_id}, {"$set": {"user_gone": True}})
         existed, removed = False, []
         for _ in range(2):
             live = self._snapshots.find({"user_id": user_id, **_LIVE}, {"_id": 0, "snapshot_id": 1})
@@ -347,25 +377,42 @@ class MongoRecords(RecordStore):
     # Payload safety ----------------------------------------------------------------------------
 
     def pin(self, user_id: int, snapshot_id: int, names: list[str]) -> Pin:
-        """One insert of a new document (sent again, with the same `_id`, after a transient error)."""
-        owners = [_owner_key(user_id, snapshot_id, name) for name in names]
-        return retried(self._pins.insert_one, {"owners": owners, "at": utc_now()}).inserted_id
+        """One `$push` of a pin entry into the snapshot's document; where the document is gone (deleted
+        meanwhile), it is made again as a tombstone holding the pin, so that the payloads are held while
+        the save finds that out and moves its results. Sent again after a transient error: an entry
+        pushed twice is released twice, by its id."""
+        entry = _pin_entry(names)
+        held = {"$push": {"pins": entry}, "$setOnInsert": {"deleted": snapshot_id}}
+        retried(self._snapshots.update_one, {"user_id": user_id, "snapshot_id": snapshot_id}, held, upsert=True)
+        return SnapshotPin(user_id, snapshot_id, entry["id"])
 
     def unpin(self, pin: Pin) -> None:
-        retried(self._pins.delete_one, {"_id": pin})
+        """One `$pull` of the entry, unless `confirm_publication` released it already."""
+        assert isinstance(pin, SnapshotPin)
+        if not pin.released:
+            key = {"user_id": pin.user_id, "snapshot_id": pin.snapshot_id}
+            retried(self._snapshots.update_one, key, {"$pull": {"pins": {"id": pin.id}}})
+            pin.released = True
 
     def in_use(self, refs: list[Ref]) -> set[Ref]:
         """Payloads of a pinned result (its owner, from the GridFS metadata), then referenced ones."""
-        owners: dict[str, list[Ref]] = {}
+        owners: dict[tuple[Any, Any], dict[Any, list[Ref]]] = {}
         for file in self._files.find(
             {"_id": {"$in": refs}}, {"metadata.user_id": 1, "metadata.snapshot_id": 1, "metadata.result_name": 1}
         ):
             meta = file.get("metadata", {})
-            key = _owner_key(meta.get("user_id"), meta.get("snapshot_id"), meta.get("result_name"))
-            owners.setdefault(key, []).append(file["_id"])
+            owner = owners.setdefault((meta.get("user_id"), meta.get("snapshot_id")), {})
+            owner.setdefault(meta.get("result_name"), []).append(file["_id"])
         used: set[Ref] = set()
-        for pin in self._pins.find({"owners": {"$in": list(owners)}}, {"_id": 0, "owners": 1}):
-            used.update(ref for key in pin["owners"] for ref in owners.get(key, []))
+        if owners:
+            users, ids = sorted({u for u, _ in owners}, key=str), sorted({s for _, s in owners}, key=str)
+            pinned = self._snapshots.find(
+                {"user_id": {"$in": users}, "snapshot_id": {"$in": ids}, "pins.0": {"$exists": True}},
+                {"_id": 0, "user_id": 1, "snapshot_id": 1, "pins.names": 1},
+            )
+            for doc in pinned:
+                names = owners.get((doc["user_id"], doc["snapshot_id"]), {})
+                used.update(ref for pin in doc["pins"] for name in pin["names"] for ref in names.get(name, []))
         wanted = set(refs)
         referenced = self._results.find({"refs": {"$in": refs}}, {"_id": 0, "refs": 1})
         return used | {ref for doc in referenced for ref in doc["refs"] if ref in wanted}
@@ -375,12 +422,28 @@ class MongoRecords(RecordStore):
             yield doc["user_id"], doc["snapshot_id"], doc["name"], cast(StoredResult, doc)
 
     def drop_pins(self, older_than: dt.datetime) -> int:
-        return int(retried(self._pins.delete_many, {"at": {"$lt": older_than}}).deleted_count)
+        """Pull the pin entries taken before the cutoff out of every snapshot (sent again after a transient
+        error: pulling what is gone changes nothing); how many there were."""
+        stale = {"pins.at": {"$lt": older_than}}
+        found = sum(
+            sum(pin["at"] < older_than for pin in doc["pins"]) for doc in self._snapshots.find(stale, {"pins.at": 1})
+        )
+        retried(self._snapshots.update_many, stale, {"$pull": {"pins": {"at": {"$lt": older_than}}}})
+        return int(found)
 
 
-def _owner_key(user_id: Any, snapshot_id: Any, name: Any) -> str:
-    """How a pin names a result whose payloads it holds."""
-    return f"{user_id}/{snapshot_id}/{name}"
+@dataclass
+class SnapshotPin:
+    """A save's hold on the payloads of some results: an entry of their snapshot's `pins`."""
+
+    user_id: int
+    snapshot_id: int
+    id: ObjectId
+    released: bool = False
+
+
+def _pin_entry(names: list[str]) -> Document:
+    return {"id": ObjectId(), "names": names, "at": utc_now()}
 
 
 class _Int64AsInt(TypeDecoder):

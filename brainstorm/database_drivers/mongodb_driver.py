@@ -5,11 +5,12 @@ Layout 2 (database = the URL's path, default `brainstorm`; `_mongo_layouts` read
 - `users`: one document per user, `{_id: <user_id>, user_id, <field>: <value>, ...}`, unique on
   `user_id` too. Fields are set with one `$set` of that document, so concurrent saves of other fields
   of one user all land.
-- `snapshots`: `{user_id, snapshot_id, datetime, deleted: false, revision}`, unique on (user_id,
+- `snapshots`: `{user_id, snapshot_id, datetime, deleted: false, revision, pins}`, unique on (user_id,
   snapshot_id) and on (user_id, deleted, datetime); `revision` counts the saves that published a new
   result into it (see `discard_snapshot`). A deleted snapshot that was its user's latest stays as a
   tombstone `{user_id, snapshot_id, deleted: <snapshot_id>}` (no datetime, no data).
-- `snapshot_ids`: `{_id: <user_id>, last}`, the highest snapshot id the user was given: a new snapshot's
+- `snapshot_ids`: `{_id: <user_id>, last, user_gone}`, the highest snapshot id the user was given
+  (`user_gone` after `delete_user`, until its next snapshot writes the user anew): a new snapshot's
   id is one `$inc` of it, so concurrent writers never race for one id, and it outlives the user's
   deletion, so no id is given twice. (Layout 1 numbered from the highest snapshot document, tombstones
   included; a counter starts above that.)
@@ -17,8 +18,8 @@ Layout 2 (database = the URL's path, default `brainstorm`; `_mongo_layouts` read
   (user_id, snapshot_id, name): the result's fields (None where each payload sits), one description
   per payload (kind, content type, length, sha256, and the GridFS id or inline bytes), and `refs`,
   every GridFS id it uses (indexed, so a payload's users are found).
-- `pins`: `{_id, owners, at}`, results (`"<user_id>/<snapshot_id>/<name>"`) a save is writing: their
-  payloads, stored or being uploaded, are in use until it has published (see `Driver`).
+- pins: a save's hold on the payloads of the results it writes is an entry `{id, names, at}` of their
+  snapshot's `pins` (see `Driver`); a tombstone keeps the pins of saves moving out of it.
 - `layout`: `{_id: "brainstorm", version: 2}`, the layout the database has.
 - GridFS bucket `blobs`: payloads above the inline limit, named
   `<user_id>/<snapshot_id>/<result>/<path>@<file id><.npy|.png|.tiff|.bin>`, with metadata

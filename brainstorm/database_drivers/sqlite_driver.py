@@ -282,7 +282,7 @@ class SqliteRecords(RecordStore):
 
     # Snapshots ---------------------------------------------------------------------------------
 
-    def number_snapshot(self, user_id: int, when: dt.datetime) -> Numbered:
+    def number_snapshot(self, user_id: int, when: dt.datetime, pinning: list[str]) -> Numbered:
         millis = datetime_to_millis(when)
         with self._db.transaction() as db:
             row = db.execute(

@@ -62,6 +62,7 @@ class Numbered(NamedTuple):
     snapshot_id: int
     created: bool  # this call created the snapshot
     new_user: bool = False  # the user had no snapshot: the protocol writes it once the save has succeeded
+    pin: Pin = None  # the pin of the results asked for, taken in the same write (else the protocol pins)
 
 
 class StoredResult(TypedDict):
@@ -158,12 +159,13 @@ class RecordStore(abc.ABC):
     # Snapshots ---------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def number_snapshot(self, user_id: int, when: dt.datetime) -> Numbered:
+    def number_snapshot(self, user_id: int, when: dt.datetime, pinning: list[str]) -> Numbered:
         """The id of the user's snapshot at `when`, and whether this call created it. A new id is above
         every id the user ever had, deleted ones and a deleted user's included. A store that creates the
         user with the snapshot (in the same transaction) says `new_user=False`; one that cannot says
         True for a user without snapshots, and the protocol writes the user once the save succeeded,
-        so that a failed save leaves no user behind."""
+        so that a failed save leaves no user behind. A store may pin the results `pinning` in the same
+        write (as `pin` would: `Numbered.pin`); else the protocol pins them next."""
 
     @abc.abstractmethod
     def place_snapshot(self, user_id: int, snapshot_id: int, when: dt.datetime) -> Numbered | None:
@@ -172,11 +174,12 @@ class RecordStore(abc.ABC):
         free or a deleted snapshot's. None, changing nothing, if the user has that id at another
         datetime or `when` under another id. Afterwards `number_snapshot` gives only ids above it."""
 
-    def confirm_publication(self, user_id: int, snapshot_id: int) -> bool:
+    def confirm_publication(self, user_id: int, snapshot_id: int, pin: Pin) -> bool:
         """Whether the snapshot is still there, asked by a save that just published a result new to it (the
         snapshot may have been deleted since it was numbered; a store that caches ids forgets it then).
-        From this call on, a `discard_snapshot` that found the snapshot empty before it leaves it. The
-        default suits a store whose saves and discards exclude each other (one transaction each)."""
+        From this call on, a `discard_snapshot` that found the snapshot empty before it leaves it. A store
+        may release the save's `pin` (None if it has none) in the same write; `unpin` of it then does
+        nothing. The default suits a store whose saves and discards exclude each other (one transaction each)."""
         return self.snapshot(user_id, snapshot_id) is not None
 
     @abc.abstractmethod
@@ -241,7 +244,7 @@ class RecordStore(abc.ABC):
 
     @abc.abstractmethod
     def unpin(self, pin: Pin) -> None:
-        """Release what `pin` held."""
+        """Release what `pin` held (once: a pin `confirm_publication` released stays released)."""
 
     @abc.abstractmethod
     def in_use(self, refs: list[Ref]) -> set[Ref]:

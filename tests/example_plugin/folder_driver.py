@@ -145,7 +145,7 @@ class FolderRecords(RecordStore):
         fields = self._folder.current()["users"].get(str(user_id))
         return None if fields is None else {"user_id": user_id, **fields}
 
-    def number_snapshot(self, user_id: int, when: dt.datetime) -> Numbered:
+    def number_snapshot(self, user_id: int, when: dt.datetime, pinning: list[str]) -> Numbered:
         uid = str(user_id)
         with self._folder.transaction() as records:
             snapshots = records["snapshots"].setdefault(uid, {})

@@ -109,7 +109,7 @@ def test_an_empty_snapshot_is_counted_and_collected_only_past_the_grace_period(d
 
 def test_what_a_writer_killed_after_numbering_leaves_is_collected(driver: db_drivers.Driver) -> None:
     """The numbering is the first step of a save: a writer killed right after it leaves the snapshot empty."""
-    numbered = driver.record_store.number_snapshot(5, at_millis(WHEN))
+    numbered = driver.record_store.number_snapshot(5, at_millis(WHEN), [])
     assert numbered.created
     assert driver.verify().empty_snapshots == 1
     assert driver.collect_garbage(ZERO).empty_snapshots == 1
