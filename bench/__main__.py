@@ -2,8 +2,8 @@
 
 Prints one table and the targets' verdicts, and writes BENCHMARKS.md and its plot (a full run: at the
 repository's root and in bench/results/; otherwise in bench/results/quick or partial, not committed).
-The MongoDB server is `BRAINSTORM_BENCH_MONGODB_URL`, else a FerretDB (SQLite backend) started here;
-the mongodb growth runs on `BRAINSTORM_BENCH_GROWTH_MONGODB_URL`, else a FerretDB on PostgreSQL.
+The MongoDB server is `BRAINSTORM_BENCH_MONGODB_URL`, else the test server (FerretDB v2 on PostgreSQL
+with DocumentDB) started here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import inspect
 import json
 import os
 import shlex
@@ -23,11 +22,10 @@ from pathlib import Path
 
 from tools import ferretdb_server
 
-from . import bigblob, importing, report, serving, workloads
+from . import bigblob, chunks, importing, report, serving, workloads
 from .context import Context
 
 ROOT = Path(__file__).resolve().parent.parent
-GROWTH_ENV = "BRAINSTORM_BENCH_GROWTH_MONGODB_URL"
 WORKLOADS: dict[str, Callable[[Context], None]] = {
     "save": workloads.save,
     "metadata": workloads.metadata,
@@ -35,6 +33,7 @@ WORKLOADS: dict[str, Callable[[Context], None]] = {
     "growth": workloads.growth,
     "size": bigblob.run,
     "serve": serving.run,
+    "chunks": chunks.run,
     "import": importing.run,
 }
 STANDING_NOTES = [
@@ -52,12 +51,11 @@ STANDING_NOTES = [
 
 
 @contextlib.contextmanager
-def server(variable: str, backend: str) -> Iterator[str]:
-    if url := os.environ.get(variable):
+def server() -> Iterator[str]:
+    if url := os.environ.get("BRAINSTORM_BENCH_MONGODB_URL"):
         yield url
     else:
-        options = {"backend": backend} if backend != "sqlite" else {}  # SQLite: the launcher's default
-        with ferretdb_server.running_ferretdb(**options) as url:
+        with ferretdb_server.running_ferretdb() as url:
             yield url
 
 
@@ -75,22 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     markdown_path = ROOT / "BENCHMARKS.md" if full else out / "BENCHMARKS.md"
     command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:]))
-    growth_on_pg = "growth" in chosen and "backend" in inspect.signature(ferretdb_server.running_ferretdb).parameters
 
     started, clock = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), time.perf_counter()
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="brainstorm-bench-")))
-        url = None if args.no_mongodb else stack.enter_context(server("BRAINSTORM_BENCH_MONGODB_URL", "sqlite"))
-        growth_url = url and (stack.enter_context(server(GROWTH_ENV, "postgresql")) if growth_on_pg else url)
-        ctx = Context(quick=args.quick, tmp=tmp, server_url=url, growth_url=growth_url)
+        url = None if args.no_mongodb else stack.enter_context(server())
+        ctx = Context(quick=args.quick, tmp=tmp, server_url=url)
         stack.callback(ctx.close)
         ctx.notes += STANDING_NOTES
         machine = report.machine(url)
-        if growth_url:
-            backend = ", PostgreSQL backend" if growth_on_pg and growth_url != os.environ.get(GROWTH_ENV) else ""
-            ctx.growth_server = machine["growth server"] = report.server_version(growth_url) + backend
-            if not growth_on_pg:
-                ctx.notes.append("Growth on mongodb ran on the main server: no PostgreSQL-backed FerretDB launcher.")
+        if url:
+            ctx.server_version = report.server_version(url)
         print(f"brainstorm benchmarks: {', '.join(chosen)}{' (quick)' * args.quick}; server: {machine.get('server')}")
         for name in chosen:
             began = time.perf_counter()

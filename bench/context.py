@@ -33,8 +33,7 @@ class Context:
     quick: bool
     tmp: Path
     server_url: str | None
-    growth_url: str | None = None  # the server of the mongodb growth workload (FerretDB on PostgreSQL)
-    growth_server: str = ""
+    server_version: str = ""  # the MongoDB server's, as the report names it
     counter: CommandCounter = field(default_factory=CommandCounter)
     recorder: QueryRecorder = field(default_factory=QueryRecorder)
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -55,17 +54,14 @@ class Context:
             )
         return self.clients[url]
 
-    def growth_client(self) -> Any:
-        return self.client(self.growth_url)
-
-    def mongo_driver(self, database: str, url: str | None = None) -> Any:
-        """The mongodb driver on `database`, its commands counted and its queries checked for index use."""
+    def mongo_driver(self, database: str, **options: Any) -> Any:
+        """The mongodb driver on `database` (with `options`, such as `chunk_size`), its commands counted
+        and its queries checked for index use."""
         import brainstorm.database_drivers as db_drivers
 
-        url = url or self.server_url
-        assert url, "no MongoDB server"
+        assert self.server_url, "no MongoDB server"
         listeners = {"event_listeners": [self.counter, self.recorder]}
-        return db_drivers.connect(with_database(url, database), client_options=listeners)
+        return db_drivers.connect(with_database(self.server_url, database), client_options=listeners, **options)
 
     def sqlite_driver(self, name: str) -> Any:
         import brainstorm.database_drivers as db_drivers

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
-CPU_LIMIT, EXTRA_COMMANDS, PEAK_LIMIT, GROWTH_LIMIT, THROUGHPUT_FLOOR = 1.15, 2, 64 * MiB, 1.5, 0.5
+CPU_LIMIT, EXTRA_COMMANDS, PEAK_LIMIT, GROWTH_LIMIT, THROUGHPUT_FLOOR, API_FLOOR = 1.15, 2, 64 * MiB, 1.5, 0.5, 0.9
 COLUMNS = ["workload", "db", "case", "variant", "wall/op", "CPU/op", "MB/s", "cmds/op", "memory"]
 COLUMNS += ["CPU xref", "wall xref", "ref", "ok"]
 
@@ -156,6 +156,17 @@ def evaluate(rows: list[dict[str, Any]], extra: dict[str, Any], quick: bool) -> 
                     f"{db} growth: cost at largest ≤ 1.5x at 1,000",
                 )
                 add(target, scope, measured, f"≤ {GROWTH_LIMIT}", met, row.get("server", ""))
+    if (over := (extra.get("serve_mongodb_api_throughput_over") or {}).get("GridFSBucket")) is not None:
+        target, scope = "mongodb API download ≥ 0.9x a plain GridFSBucket read", "serve / mongodb / download"
+        add(target, scope, f"{ratio(over)}x", f"≥ {API_FLOOR}", over["median"] >= API_FLOOR)
+    if chunks := extra.get("serve_mongodb_range_chunks"):
+        extra_chunks = max(
+            f - c
+            for reads in ("4 x 256 KiB", "1 x 1 MiB")
+            for f, c in zip(chunks[reads], chunks["covering"], strict=True)
+        )
+        target, scope = "mongodb 1 MiB range fetches ≤ its covering chunks + 1", "serve / mongodb / range reads"
+        add(target, scope, f"{extra_chunks:+d} chunks at most", "≤ +1", extra_chunks <= 1)
     if plans := extra.get("explain_query_plan"):
         scans = [p["sql"] for p in plans if not p["indexed"]]
         target, used = "sqlite queries are index-backed (EXPLAIN QUERY PLAN)", f"{len(plans) - len(scans)} use an index"
@@ -304,6 +315,36 @@ HOW_TO_READ = """\
 """
 
 
+def chunk_size_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The chunk-size workload's figures side by side, and the driver's choice."""
+    from brainstorm.database_drivers._gridfs import CHUNK_SIZE
+
+    sized = [r for r in rows if r["workload"] == "chunk size" and r["variant"] != "(failed)"]
+    if not sized:
+        return []
+    body = [
+        [
+            r["case"],
+            r["variant"],
+            seconds(r["wall_s"]["median"]) + spread(r["wall_s"]),
+            seconds(r["cpu_s"]["median"]),
+            f"{r['cmds_per_op']['median']:g}",
+            ratio(r.get("ratio_wall")) if r.get("ratio_wall") else "(ref)",
+        ]
+        for r in sized
+    ]
+    return [
+        "## GridFS chunk size",
+        "",
+        "The mongodb driver's chunk size, measured three ways on this server (interleaved, ratios to 255 KiB,",
+        f"repetition by repetition). The driver writes {CHUNK_SIZE // 1024} KiB chunks (`_gridfs.CHUNK_SIZE`; "
+        "`MongodbDriver(chunk_size=...)` to change it); the README says why.",
+        "",
+        markdown_table(["case", "chunks", "wall/op", "CPU/op", "cmds/op", "wall vs 255 KiB"], body),
+        "",
+    ]
+
+
 def markdown(doc: dict[str, Any], plot_path: str) -> str:
     out = [
         "# Benchmarks",
@@ -334,6 +375,7 @@ def markdown(doc: dict[str, Any], plot_path: str) -> str:
         f"![throughput against payload size]({plot_path})",
         "",
     ]
+    out += chunk_size_section(doc["rows"])
     if doc["notes"]:
         out += ["## Notes", "", *(f"- {n}" for n in doc["notes"]), ""]
     if plans := doc["extra"].get("explain_query_plan"):
