@@ -191,13 +191,20 @@ def open_files(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def leave_mid_download(url: str) -> None:
+    with httpx.stream("GET", url, timeout=30) as response:
+        next(response.iter_raw())  # a first piece, then the client goes
+
+
 def test_a_client_leaving_mid_download_frees_the_stream_at_once(stored: db_drivers.Driver, database_url: str) -> None:
     with serving(database_url, "--log-level", "warning") as server:
-        httpx.get(server.url + URL, timeout=30)  # warm: the connection pool, the thread pool
+        httpx.get(server.url + URL, timeout=30)  # warm: the connection pool, the thread pool,
+        for _ in range(5):  # and the database connections a departure overlapping the next request takes
+            leave_mid_download(server.url + URL)
+        threading.Event().wait(1)
         before = open_files(server.process.pid)
         for _ in range(30):
-            with httpx.stream("GET", server.url + URL, timeout=30) as response:
-                next(response.iter_raw())  # a first piece, then the client goes
+            leave_mid_download(server.url + URL)
         for _ in range(100):  # the server notices each departure on its next write: give it a moment
             if open_files(server.process.pid) <= before:
                 break
