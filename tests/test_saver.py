@@ -107,10 +107,39 @@ def test_text_bytes_and_parsed_messages_are_the_same(sqlite_saver: Saver, form: 
     assert dict(sqlite_saver.driver.get_result(42, 1, "feelings") or {}) == {"hunger": 0.25, "when": WHEN}
 
 
-def test_only_the_named_result_is_saved(sqlite_saver: Saver) -> None:
-    sqlite_saver.save("pose", message("pose", {"x": 1}, feelings={"hunger": 1.0}))
-    snapshot = sqlite_saver.driver.get_snapshot(42, 1)
-    assert snapshot is not None and snapshot["available_results"] == ["pose"]
+@pytest.mark.parametrize("name", ["pose", None])
+def test_a_message_carrying_several_results_is_refused_by_name_and_saves_nothing(
+    sqlite_saver: Saver, name: str | None
+) -> None:
+    """One rule on every path (save, import, the queue): a message carries one result."""
+    two = message("pose", {"x": 1}, feelings={"hunger": 1.0})
+    with pytest.raises(db_drivers.InvalidInput, match=r"carries one result.*holds 'pose', 'feelings'"):
+        sqlite_saver.save(name, two) if name else sqlite_saver.save_message(two)
+    assert sqlite_saver.driver.get_users() == []
+
+
+def test_save_message_saves_the_one_result_a_message_names(sqlite_saver: Saver) -> None:
+    saved = sqlite_saver.save_message(message("pose", {"x": 1}))
+    assert (saved.result_name, saved.status) == ("pose", "new")
+    assert dict(sqlite_saver.driver.get_result(42, saved.snapshot_id, "pose") or {}) == {"x": 1}
+
+
+def test_an_iso_datetime_string_is_refused_pointing_at_the_form_that_works(sqlite_saver: Saver) -> None:
+    dated = {**message("pose", {"x": 1}), "datetime": "2019-12-04T10:08:07.339Z"}
+    with pytest.raises(db_drivers.InvalidType, match=r'not the string .*\{"\$date": "2019-12-04T10:08:07.339Z"\}'):
+        sqlite_saver.save_message(dated)
+    assert sqlite_saver.driver.get_users() == []
+
+
+@pytest.mark.parametrize("form", ["text", "mapping"])
+def test_a_message_nested_thousands_deep_is_refused_in_one_line(sqlite_saver: Saver, form: str) -> None:
+    deep: Any = 1
+    for _ in range(5000):
+        deep = [deep]
+    text = json.dumps(message("pose", {"deep": "DEEP"})).replace('"DEEP"', "[" * 5000 + "1" + "]" * 5000)
+    data = text if form == "text" else message("pose", {"deep": deep})  # json.dumps would overflow on it
+    with pytest.raises(db_drivers.InvalidInput, match="nests arrays and objects more than 100 levels deep"):
+        sqlite_saver.save_message(data)
 
 
 @pytest.mark.parametrize("mode", ["CANONICAL_JSON_OPTIONS", "RELAXED_JSON_OPTIONS", "LEGACY_JSON_OPTIONS"])

@@ -33,6 +33,11 @@ from brainstorm.database_drivers import InvalidInput, InvalidType
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _INTEGER = re.compile(r"-?\d+")
+MAX_DEPTH = 100
+"""How deep a message's arrays and objects may nest: MongoDB's own document limit, above the drivers'
+(90 inside a result or a user), whose more precise refusals therefore still show for what lies between."""
+_STRINGS = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)  # possessive: linear, no backtracking
+_BRACKETS = re.compile(rb"[\[\]{}]")
 _UNSUPPORTED = frozenset(
     {
         "$oid",
@@ -55,8 +60,9 @@ _UNSUPPORTED = frozenset(
 
 
 def loads(text: str | bytes | bytearray) -> Any:
-    """Parse JSON text, decoding Extended JSON wrappers; InvalidInput if it is not JSON."""
+    """Parse JSON text, decoding Extended JSON wrappers; InvalidInput if it is not JSON or nests too deep."""
     try:
+        _check_depth(text)
         return json.loads(text, object_hook=_decode_object)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"not valid JSON: {exc}") from None
@@ -64,13 +70,34 @@ def loads(text: str | bytes | bytearray) -> Any:
         raise InvalidInput(f"not valid JSON: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def decode(value: Any) -> Any:
-    """A copy of an already-parsed tree with its Extended JSON wrappers decoded (other values kept)."""
+def decode(value: Any, depth: int = 0) -> Any:
+    """A copy of an already-parsed tree with its Extended JSON wrappers decoded (other values kept);
+    InvalidInput if it nests deeper than `MAX_DEPTH` (a tree that holds itself does)."""
+    if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
+        raise _too_deep()
     if isinstance(value, Mapping):
-        return _decode_object({key: decode(item) for key, item in value.items()})
+        return _decode_object({key: decode(item, depth + 1) for key, item in value.items()})
     if isinstance(value, list | tuple):
-        return [decode(item) for item in value]
+        return [decode(item, depth + 1) for item in value]
     return value
+
+
+def _check_depth(text: str | bytes | bytearray) -> None:
+    """Refuse text whose arrays and objects nest deeper than `MAX_DEPTH`, before the parser recurses into
+    them (5,000 levels overflow Python's stack inside `json.loads`)."""
+    if isinstance(text, str):
+        text = text.encode("utf-8", "surrogatepass")
+    if text.count(b"[") + text.count(b"{") <= MAX_DEPTH:  # the common case, at C speed
+        return
+    depth = 0
+    for bracket in _BRACKETS.finditer(_STRINGS.sub(b"", text)):  # strings may hold brackets: gone first
+        depth += 1 if bracket.group() in (b"[", b"{") else -1
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+
+
+def _too_deep() -> InvalidInput:
+    return InvalidInput(f"the message nests arrays and objects more than {MAX_DEPTH} levels deep")
 
 
 def _decode_object(obj: dict[str, Any]) -> Any:

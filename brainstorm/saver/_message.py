@@ -77,6 +77,7 @@ def check(message: Mapping[str, Any], result_name: str) -> Message:
     if result_name not in message:
         present = ", ".join(repr(key) for key in message if key not in (USER, DATETIME)) or "none"
         raise InvalidInput(f"the message has no result {result_name!r} (results in it: {present})")
+    result_name_of(message)  # and no other: a message carries one result, on every path
     user = message[USER]
     if not isinstance(user, Mapping):
         raise InvalidType(f"the message's user must be an object, not {_json_type(user)}")
@@ -84,8 +85,18 @@ def check(message: Mapping[str, Any], result_name: str) -> Message:
     if "birthday" in user:
         user["birthday"] = _birthday(user["birthday"])
     user_id, _ = check_user(user)
-    when = check_datetime(message[DATETIME])
+    when = _datetime(message[DATETIME])
     return Message(user=user, user_id=user_id, datetime=when, result_name=result_name, result=message[result_name])
+
+
+def _datetime(value: Any) -> dt.datetime:
+    """The snapshot's time: milliseconds since the epoch, or an Extended JSON date (decoded by now)."""
+    if isinstance(value, str):
+        raise InvalidType(
+            f"datetime must be milliseconds since the epoch or an Extended JSON date, not the string {value!r:.40}; "
+            'write 1575454087339 or {"$date": "2019-12-04T10:08:07.339Z"}'
+        )
+    return check_datetime(value)
 
 
 def _birthday(value: Any) -> Any:
