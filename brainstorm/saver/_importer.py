@@ -32,7 +32,6 @@ from tqdm import tqdm
 from brainstorm.database_drivers import BrainstormError, DatabaseUnavailable
 
 from ._interrupt import Interrupts
-from ._message import load, result_name_of
 from ._saver import Saved, Saver, Status
 
 MESSAGE_PATTERN = "*.json"
@@ -185,8 +184,7 @@ def _save_one(saver: Saver, path: Path, allowed_dirs: AllowedDirs) -> _Outcome:
     """Save one message file; its error, if any, as an outcome (KeyboardInterrupt passes)."""
     try:
         data = path.read_bytes()
-        message = load(data)
-        saved = saver.save(result_name_of(message), message, base_dir=path.parent, allowed_dirs=allowed_dirs)
+        saved = saver.save_message(data, base_dir=path.parent, allowed_dirs=allowed_dirs)
     except DatabaseUnavailable as exc:
         return _Outcome(path, error=str(exc), unavailable=True)
     except (BrainstormError, OSError) as exc:

@@ -128,6 +128,19 @@ def _replace_paths(value: Any, where: tuple[str | int, ...], context: _Context) 
     return value
 
 
+def absolute_paths(value: Any, base_dir: Path) -> Any:
+    """A copy of a message tree whose relative `"path"`s are made absolute against `base_dir`: what a
+    message published from a file carries, so that a saver elsewhere (with `--allow-path`) finds them."""
+    if isinstance(value, Mapping):
+        return {
+            key: str(base_dir / item) if key == PATH_KEY and isinstance(item, str) else absolute_paths(item, base_dir)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [absolute_paths(item, base_dir) for item in value]
+    return value
+
+
 def _open(path: str, where: tuple[str | int, ...], context: _Context) -> Blob:
     """The file `path` names, checked and opened as a Blob; PayloadFileError saying why it is not."""
     file = context.base_dir / path

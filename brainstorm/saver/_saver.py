@@ -82,6 +82,17 @@ class Saver:
             status = "unchanged" if before == self._stored(message) else "updated"
         return Saved(message.user_id, snapshot_id, message.datetime, result_name, status, payloads.size)
 
+    def save_message(
+        self,
+        data: MessageData,
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+        allowed_dirs: Iterable[str | os.PathLike[str]] = (),
+    ) -> Saved:
+        """`save` under the name of the one result the message carries (refused if it carries none or several)."""
+        message = _message.load(data)
+        return self.save(_message.result_name_of(message), message, base_dir=base_dir, allowed_dirs=allowed_dirs)
+
     def close(self) -> None:
         """Close the database connection."""
         self.driver.close()
