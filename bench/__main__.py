@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tools import ferretdb_server
 
-from . import bigblob, chunks, importing, report, serving, workloads
+from . import bigblob, chunks, importing, queueing, report, serving, workloads
 from .context import Context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,7 @@ WORKLOADS: dict[str, Callable[[Context], None]] = {
     "serve": serving.run,
     "chunks": chunks.run,
     "import": importing.run,
+    "queue": queueing.run,
 }
 STANDING_NOTES = [
     "Raw pymongo, inline and file baselines are handed each payload's stored bytes ready-made (the .npy "

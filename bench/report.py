@@ -13,6 +13,7 @@ from typing import Any
 
 MiB = 1024 * 1024
 CPU_LIMIT, EXTRA_COMMANDS, PEAK_LIMIT, GROWTH_LIMIT, THROUGHPUT_FLOOR, API_FLOOR = 1.15, 2, 64 * MiB, 1.5, 0.5, 0.9
+QUEUE_LIMIT = 1.10  # the saver on a queue against import, at the same --jobs
 COLUMNS = ["workload", "db", "case", "variant", "wall/op", "CPU/op", "MB/s", "cmds/op", "memory"]
 COLUMNS += ["CPU xref", "wall xref", "ref", "ok"]
 
@@ -144,6 +145,11 @@ def evaluate(rows: list[dict[str, Any]], extra: dict[str, Any], quick: bool) -> 
         scope, peak = f"{row['db']} / {row['workload']} / {row['case']}", row["peak_rss_added_bytes"]
         note = "a smaller blob in --quick: run the full benchmark for 1 GiB" if quick else ""
         add("big blob adds < 64 MiB to peak RSS", scope, nbytes(peak), "< 64 MiB", peak < PEAK_LIMIT, note)
+    for row in (r for r in ok if r["workload"] == "queue" and r["variant"].startswith("run")):
+        r, scope = row.get("ratio_wall"), f"queue / {row['db']} / {row['variant']} vs {row['reference']}"
+        met = None if not r else r["median"] <= QUEUE_LIMIT
+        target = "the queue costs ≤ 10% over import at the same --jobs"
+        add(target, scope, f"wall {ratio(r)}", f"≤ {QUEUE_LIMIT}", met)
     for db in ("sqlite", "mongodb"):
         for call in ("get_snapshot", "get_result"):
             sized = [r for r in ok if (r["workload"], r["db"], r["case"]) == ("growth", db, call)]
