@@ -212,19 +212,11 @@ def run(options: Options, /, mq_url: str, jobs: int, allowed_dirs: tuple[Path, .
 @main.command("run-saver", context_settings=CONTEXT_SETTINGS, short_help="The original form of run.")
 @click.argument("database_url")
 @click.argument("mq_url")
-def run_saver(database_url: str, mq_url: str) -> None:
+@click.pass_context
+def run_saver(ctx: click.Context, database_url: str, mq_url: str) -> None:
     """`run -d DATABASE_URL MQ_URL` with the default options, as the original pipeline starts its saver."""
-    _run(database_url, mq_url, 1, (), **_DEFAULT_RUN_SETTINGS)
-
-
-_DEFAULT_RUN_SETTINGS: dict[str, Any] = {
-    "exchange": DEFAULT_TOPOLOGY.exchange,
-    "exchange_type": DEFAULT_TOPOLOGY.exchange_type,
-    "queue": DEFAULT_TOPOLOGY.queue,
-    "binding_key": DEFAULT_TOPOLOGY.binding_key,
-    "retry_seconds": RETRY_SECONDS,
-    "max_attempts": MAX_ATTEMPTS,
-}
+    ctx.ensure_object(Options).database = database_url
+    ctx.invoke(run, mq_url=mq_url)  # run's own defaults fill in every other option
 
 
 def _run(
@@ -250,7 +242,7 @@ def _run(
                 f"saving {redact(mq_url)} queue {queue!r} into {redact(saver.database_url)} with {jobs} job(s)"
             )
             policy = SavePolicy(Path.cwd(), allowed_dirs, retry_seconds, max_attempts)
-            with stopped_by_signals(stop, abandon, display), display.showing() as stats:
+            with stopped_by_signals(stop, abandon), display.showing() as stats:
                 consume(
                     saver,
                     source,

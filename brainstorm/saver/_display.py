@@ -83,7 +83,7 @@ class _EventHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def stopped_by_signals(stop: threading.Event, abandon: threading.Event, display: Display) -> Iterator[None]:
+def stopped_by_signals(stop: threading.Event, abandon: threading.Event) -> Iterator[None]:
     """SIGTERM or Ctrl-C once sets `stop` (finish what is held), again sets `abandon`."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
