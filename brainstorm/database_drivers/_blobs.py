@@ -26,6 +26,7 @@ from numpy.lib import format as npy
 from PIL import Image
 
 from ._errors import BlobCorrupt, BlobMissing, BrainstormError, InvalidInput, InvalidType
+from ._value_range import ValueRange
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
 """Payloads of at most this many bytes are kept inside the result's record instead of the blob store."""
@@ -62,6 +63,8 @@ class BlobInfo(TypedDict, total=False):
     sha256: str  # of the stored bytes
     ref: Any  # the blob store's id for it (absent when inline)
     inline: bytes  # the stored bytes themselves (absent when in the blob store)
+    minimum: float  # of an array: its smallest and largest finite value (absent when it has none)
+    maximum: float
 
 
 @dataclass
@@ -84,6 +87,7 @@ class BlobSource:
     sha256: str | None = None
     expected_sha256: str | None = None
     where: str = ""  # the payload's place, for the error when it is not what was expected
+    value_range: ValueRange | None = None  # of an array, learnt with the hash
 
     def chunks(self, *, hash_alongside: bool = False) -> Iterator[bytes | memoryview]:
         """Yield the stored bytes in order, learning their hash and length on the way; a stream comes
@@ -97,9 +101,13 @@ class BlobSource:
             yield from self._pieces()
         else:
             digest, length = hashlib.sha256(), 0
+            value_range = ValueRange() if self.kind == ARRAY else None
             for piece in _hashed(self._pieces(), digest, alongside=hash_alongside):
                 length += len(piece)
+                if value_range is not None:
+                    value_range.feed(piece)
                 yield piece
+            self.value_range = value_range
             found = digest.hexdigest()
             if self.expected_sha256 not in (None, found):
                 raise BlobCorrupt(f"{self.where}: the bytes hash to sha256 {found}, expected {self.expected_sha256}")
@@ -128,9 +136,13 @@ class BlobSource:
     def describe(self, path: list[str | int]) -> BlobInfo:
         """The description kept in the result, before the store adds `ref` or `inline`."""
         assert self.length is not None and self.sha256 is not None, "describe() before the bytes were read"
-        return BlobInfo(
+        info = BlobInfo(
             path=path, kind=self.kind, content_type=self.content_type, length=self.length, sha256=self.sha256
         )
+        if self.value_range is not None and self.value_range.minimum is not None:
+            assert self.value_range.maximum is not None
+            info["minimum"], info["maximum"] = self.value_range.minimum, self.value_range.maximum
+        return info
 
 
 @dataclass(frozen=True)

@@ -417,8 +417,11 @@ class MongoRecords(RecordStore):
         referenced = self._results.find({"refs": {"$in": refs}}, {"_id": 0, "refs": 1})
         return used | {ref for doc in referenced for ref in doc["refs"] if ref in wanted}
 
-    def results(self, user_id: int | None = None) -> Iterator[tuple[int, int, str, StoredResult]]:
-        for doc in self._results.find({} if user_id is None else {"user_id": user_id}):
+    def results(
+        self, user_id: int | None = None, name: str | None = None
+    ) -> Iterator[tuple[int, int, str, StoredResult]]:
+        wanted = {"user_id": user_id, "name": name}
+        for doc in self._results.find({field: value for field, value in wanted.items() if value is not None}):
             yield doc["user_id"], doc["snapshot_id"], doc["name"], cast(StoredResult, doc)
 
     def drop_pins(self, older_than: dt.datetime) -> int:

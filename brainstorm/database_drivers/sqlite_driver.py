@@ -445,11 +445,16 @@ class SqliteRecords(RecordStore):
         )
         return {blob_id for (blob_id,) in rows}
 
-    def results(self, user_id: int | None = None) -> Iterator[tuple[int, int, str, StoredResult]]:
-        sql = "SELECT user_id, snapshot_id, name, record FROM results"
-        rows = self._db.query(sql, ()) if user_id is None else self._db.query(f"{sql} WHERE user_id = ?", (user_id,))
-        for row_user, snapshot_id, name, record in rows:
-            yield row_user, snapshot_id, name, _loads(record)
+    def results(
+        self, user_id: int | None = None, name: str | None = None
+    ) -> Iterator[tuple[int, int, str, StoredResult]]:
+        conditions = {"user_id": user_id, "name": name}
+        where = " AND ".join(f"{column} = ?" for column, value in conditions.items() if value is not None)
+        sql = "SELECT user_id, snapshot_id, name, record FROM results" + (f" WHERE {where}" if where else "")
+        for row_user, snapshot_id, row_name, record in self._db.query(
+            sql, tuple(v for v in conditions.values() if v is not None)
+        ):
+            yield row_user, snapshot_id, row_name, _loads(record)
 
     def drop_pins(self, older_than: dt.datetime) -> int:
         """There are none (see `pin`)."""

@@ -252,8 +252,11 @@ class RecordStore(abc.ABC):
         (pins first, then results: a pin released after being looked at has published by then)."""
 
     @abc.abstractmethod
-    def results(self, user_id: int | None = None) -> Iterator[tuple[int, int, str, StoredResult]]:
-        """Every published result (of one user, if given) as (user_id, snapshot_id, name, stored)."""
+    def results(
+        self, user_id: int | None = None, name: str | None = None
+    ) -> Iterator[tuple[int, int, str, StoredResult]]:
+        """Every published result (of one user, and of one name, if given) as (user_id, snapshot_id, name,
+        stored); one query, served by an index when `user_id` is given."""
 
     @abc.abstractmethod
     def drop_pins(self, older_than: dt.datetime) -> int:

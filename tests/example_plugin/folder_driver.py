@@ -258,12 +258,15 @@ class FolderRecords(RecordStore):
         }
         return used & set(refs)
 
-    def results(self, user_id: int | None = None) -> Iterator[tuple[int, int, str, StoredResult]]:
+    def results(
+        self, user_id: int | None = None, name: str | None = None
+    ) -> Iterator[tuple[int, int, str, StoredResult]]:
         for user, snapshots in self._folder.current()["snapshots"].items():
             if user_id is None or user == str(user_id):
                 for snapshot_id, snapshot in snapshots.items():
-                    for name, stored in snapshot["results"].items():
-                        yield int(user), int(snapshot_id), name, stored
+                    for found, stored in snapshot["results"].items():
+                        if name is None or found == name:
+                            yield int(user), int(snapshot_id), found, stored
 
     def drop_pins(self, older_than: dt.datetime) -> int:
         """There are none (see `pin`)."""

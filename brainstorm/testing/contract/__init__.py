@@ -5,11 +5,11 @@ covers one part of the contract; this one gathers their tests (and nothing else 
 helpers' names never clash) with the fixtures of `fixtures`.
 """
 
-from . import bad_input, copying, deletion, failures, maintenance, properties, results, snapshots, users
+from . import bad_input, copying, deletion, failures, maintenance, properties, results, series, snapshots, users
 from .fixtures import INLINE_LIMITS, driver, populated, store
 
 __all__ = ["INLINE_LIMITS", "driver", "populated", "store"]
-for _module in (bad_input, copying, deletion, failures, maintenance, properties, results, snapshots, users):
+for _module in (bad_input, copying, deletion, failures, maintenance, properties, results, series, snapshots, users):
     for _name, _test in vars(_module).items():
         if _name.startswith("test_"):
             globals()[_name] = _test
