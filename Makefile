@@ -29,11 +29,11 @@ test-servers: test-packages $(FERRETDB)
 # Debian packages the suite drives or builds the test server from, each PACKAGE or PACKAGE:PATH (the
 # program or file whose absence means it is missing): chromium for the viewer's browser test (through
 # Playwright, but never a browser Playwright downloads: `playwright install` fetches one from a CDN),
-# curl for the API's range tests, RabbitMQ for the saver's queue tests (a private node, see
+# curl for the API's range tests, tzdata for times shown in other zones, RabbitMQ for the saver's queue tests (a private node, see
 # tools/rabbitmq_server.py); PostgreSQL 15 with its headers, the rum and PostGIS extensions and
 # the libraries DocumentDB builds against (see tools/build-ferretdb.sh). Installed only when missing;
 # sudo only when not root (CI runs as root on fresh Debian).
-TEST_PACKAGES := chromium curl build-essential:cc cmake pkg-config \
+TEST_PACKAGES := chromium curl build-essential:cc cmake pkg-config tzdata:/usr/share/zoneinfo/Asia/Kolkata \
 	rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server \
 	postgresql-15:/usr/lib/postgresql/15/bin/postgres \
 	postgresql-server-dev-15:/usr/lib/postgresql/15/bin/pg_config \

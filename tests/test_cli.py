@@ -95,7 +95,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture
 def env(world: dict[str, Any], tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "BRAINSTORM_DATABASE_URL": world["url"], "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    return {**os.environ, "BRAINSTORM_DATABASE_URL": world["url"], "XDG_DATA_HOME": str(tmp_path / "xdg"), "TZ": "UTC"}
 
 
 # Reading ---------------------------------------------------------------------------------------
@@ -111,7 +111,10 @@ def test_users(env: dict[str, str]) -> None:
 
 
 def test_user(env: dict[str, str]) -> None:
-    assert ok("user", 42, env=env) == "user_id   42\nusername  Dan Gittik\nbirthday  1992-03-05\ngender    m\n"
+    assert (
+        ok("user", 42, env=env)
+        == "user_id   42\nusername  Dan Gittik\nbirthday  1992-03-05 00:00:00.000 UTC\ngender    m\n"
+    )
     assert json.loads(ok("user", 7, "--json", env=env)) == {
         "user_id": 7,
         "username": "Ada Lovelace",
@@ -122,7 +125,7 @@ def test_user(env: dict[str, str]) -> None:
 
 def test_snapshots(env: dict[str, str], world: dict[str, Any]) -> None:
     lines = ok("snapshots", 7, env=env).splitlines()
-    assert lines[0].split() == ["SNAPSHOT_ID", "DATETIME", "(UTC)"]
+    assert lines[0].split() == ["SNAPSHOT_ID", "DATETIME"]
     assert [line.split()[0] for line in lines[1:]] == ["1", "2", "3"]
     listed = json.loads(ok("snapshots", 7, "--json", env=env))
     assert [s["snapshot_id"] for s in listed] == [1, 2, 3]
@@ -130,8 +133,8 @@ def test_snapshots(env: dict[str, str], world: dict[str, Any]) -> None:
     assert times == sorted(times) and all(t.tzinfo == dt.UTC for t in times)
     folders = sorted(int(p.name) for p in (world["root"] / "messages" / "7").iterdir())
     assert [int(t.timestamp() * 1000) for t in times] == folders
-    assert lines[1].split()[1:] == [times[0].strftime("%Y-%m-%d"), times[0].strftime("%H:%M:%S.%f")[:-3]]
-    assert ok("snapshots", LONELY, env=env) == "SNAPSHOT_ID  DATETIME (UTC)\n(none)\n"
+    assert lines[1].split()[1:] == [times[0].strftime("%Y-%m-%d"), times[0].strftime("%H:%M:%S.%f")[:-3], "UTC"]
+    assert ok("snapshots", LONELY, env=env) == "SNAPSHOT_ID  DATETIME\n(none)\n"
 
 
 def test_snapshot(env: dict[str, str]) -> None:
@@ -155,6 +158,8 @@ def test_result_fields(env: dict[str, str], world: dict[str, Any]) -> None:
         "rotation.y",
         "rotation.z",
         "rotation.w",
+        "units.translation",  # the field metadata the parser declares is a field like any other
+        "units.rotation",
     ]
     assert float(lines[0].split()[1]) == pose["translation"]["x"]
     assert json.loads(ok("result", 7, 1, "pose", "--json", env=env)) == {
@@ -165,7 +170,8 @@ def test_result_fields(env: dict[str, str], world: dict[str, Any]) -> None:
         "payloads": {},
     }
     feelings = json.loads(ok("result", 7, 1, "feelings", "--json", env=env))["fields"]
-    assert set(feelings) == {"hunger", "thirst", "exhaustion", "happiness"}
+    assert set(feelings) == {"hunger", "thirst", "exhaustion", "happiness", "scale"}
+    assert feelings.pop("scale") == [-1.0, 1.0]
     assert all(isinstance(value, float) for value in feelings.values())  # decoded from Extended JSON
 
 
@@ -176,13 +182,16 @@ def test_result_payloads_are_described_never_printed(env: dict[str, str], world:
     assert f"{len(png):,} bytes" in shown and hashlib.sha256(png).hexdigest()[:16] in shown
     described = json.loads(ok("result", 7, 1, "depth_image", "--json", env=env))
     npy = (world["folder"] / "depth_image.npy").read_bytes()
-    assert described["fields"] == {"width": 224, "height": 172, "data": None}
+    assert described["fields"] == {"width": 224, "height": 172, "data": None, "units": {"data": "m"}}
+    depth = np.load(world["folder"] / "depth_image.npy")
     assert described["payloads"] == {
         "data": {
             "kind": "ndarray",
             "content_type": "application/x-npy",
             "length": len(npy),
             "sha256": hashlib.sha256(npy).hexdigest(),
+            "minimum": float(depth.min()),
+            "maximum": float(depth.max()),
         }
     }
 
@@ -266,6 +275,39 @@ def test_save_converts_another_image_format_to_png(env: dict[str, str], world: d
         assert converted.tobytes() == original.convert("RGB").tobytes()
     ok("result", 7, 1, "photo", "--save", tmp_path / "photo.jpg", env=env)
     assert (tmp_path / "photo.jpg").read_bytes() == (world["root"] / "photo.jpg").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("result", "name", "problem"),
+    [
+        ("depth_image", "d.png", "d.png says image/png, but this payload is a .npy array: save it to a .npy path"),
+        ("depth_image", "d.bin", "but this payload is a .npy array: save it to a .npy path"),
+        ("color_image", "c.jpg", "c.jpg says image/jpeg, but this payload is image/png: save it to a .png path"),
+        ("color_image", "c.npy", "c.npy says application/x-npy, but this payload is image/png"),
+        ("photo", "p.tiff", "(or to a .png path, to convert the image)"),
+        ("photo", "p.txt", "p.txt says text/plain, but this payload is image/jpeg: save it to a .jpg path"),
+    ],
+)
+def test_save_refuses_a_name_whose_extension_contradicts_the_payload(
+    env: dict[str, str], tmp_path: Path, result: str, name: str, problem: str
+) -> None:
+    assert problem in fails("result", 7, 1, result, "--save", tmp_path / name, env=env)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+@pytest.mark.parametrize(("result", "name"), [("photo", "p.jpeg"), ("color_image", "colour"), ("depth_image", "d.NPY")])
+def test_save_takes_an_alias_a_name_without_extension_or_any_case(
+    env: dict[str, str], world: dict[str, Any], tmp_path: Path, result: str, name: str
+) -> None:
+    shown = ok("result", 7, 1, result, "--save", tmp_path / name, env=env)
+    assert "converted" not in shown and (tmp_path / name).stat().st_size > 0
+
+
+def test_save_says_when_it_converted(env: dict[str, str], tmp_path: Path) -> None:
+    shown = ok("result", 7, 1, "photo", "--save", tmp_path / "p.png", env=env)
+    assert shown.startswith(f"wrote data to {tmp_path / 'p.png'} (image/jpeg converted to image/png, ")
+    report = json.loads(ok("result", 7, 1, "photo", "--save", tmp_path / "q.png", "--json", env=env))
+    assert report["converted_to"] == "image/png" and report["content_type"] == "image/jpeg"
 
 
 def test_save_to_an_unwritable_place(env: dict[str, str], tmp_path: Path) -> None:
@@ -388,12 +430,32 @@ def test_default_url_falls_back_to_local_share(
     assert settings.default_database_path() == tmp_path / ".local" / "share" / "brainstorm" / "brainstorm.db"
 
 
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        ("UTC", "2019-12-04 10:08:07.000 UTC"),
+        ("Asia/Jerusalem", "2019-12-04 12:08:07.000 +02:00"),
+        ("America/St_Johns", "2019-12-04 06:38:07.000 -03:30"),
+        ("Asia/Kolkata", "2019-12-04 15:38:07.000 +05:30"),
+    ],
+)
+def test_times_are_shown_in_the_local_zone_with_the_zone_named(zone: str, shown: str) -> None:
+    """What a person sees, as they run it: the `brainstorm` process under their TZ, in the viewer's format."""
+    code = (
+        "import datetime as dt; from brainstorm.cli._format import readable_time; "
+        "print(readable_time(dt.datetime(2019, 12, 4, 10, 8, 7)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "TZ": zone}, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == shown
+
+
 def test_readable_output_of_odd_values() -> None:
     from brainstorm import views
     from brainstorm.cli import _format
 
-    assert _format.readable_time(dt.datetime(2019, 12, 4, 10, 8, 7)) == "2019-12-04 10:08:07"
-    assert _format.readable_time(dt.datetime(2019, 12, 4, 10, 8, 7, 5000)) == "2019-12-04 10:08:07.005"
+    assert _format.readable_time(dt.datetime(2019, 12, 4, 10, 8, 7, 5000)) == "2019-12-04 10:08:07.005 UTC"
     assert views.iso(dt.datetime(2019, 12, 4, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == (
         "2019-12-04T10:00:00.000Z"
     )

@@ -219,10 +219,13 @@ def test_gc_leaves_a_recent_orphan_alone_by_default(database: Database) -> None:
     process = brainstorm(database, "gc")
     assert (process.returncode, process.stderr) == (0, ""), process.stdout + process.stderr
     assert process.stdout.splitlines()[:2] == ["collected (grace period 1h)", "orphaned payloads   0 payloads"]
-    assert "left alone          4 payloads, 29,000 bytes (28.3 KiB), uploaded within the grace period" in process.stdout
+    lines = process.stdout.splitlines()
+    assert f"in use              {PAYLOADS} payloads, {PAYLOAD_BYTES:,} bytes (23.4 KiB)" in lines
+    assert "unused, left alone  1 payload, 5,000 bytes (4.9 KiB), uploaded within the grace period" in lines
     report = as_json(brainstorm(database, "gc", "--json"), 0)
     assert report["grace_seconds"] == 3600 and report["collected"]["count"] == 0
-    assert report["recent"] == {"count": PAYLOADS + 1, "bytes": PAYLOAD_BYTES + ORPHAN}
+    assert report["in_use"] == {"count": PAYLOADS, "bytes": PAYLOAD_BYTES}
+    assert report["recent"] == {"count": 1, "bytes": ORPHAN}
     assert database.payload_count() == PAYLOADS + 1
 
 

@@ -18,7 +18,6 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,14 +30,17 @@ from brainstorm import __version__
 from brainstorm.database_drivers import BlobInfo, Driver, Result
 from brainstorm.views import extension, jsonable, result_fields
 
-from . import _openapi, _pictures
+from . import _openapi, _pictures, _series
 from ._connection import RETRY_AFTER_SECONDS, Connection
-from ._payloads import Payload, not_modified, payload_response
+from ._payloads import Payload, not_modified, payload_response, payload_urls
 
 logger = logging.getLogger("brainstorm.api")
 F = TypeVar("F", bound=Callable[..., Any])
 
 VIEWER = resources.files("brainstorm.api") / "viewer"
+DOCS = resources.files("brainstorm.api") / "docs"
+SWAGGER_UI = resources.files("fastapi_offline") / "static"
+_SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
 _PAGE_POLICY = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 """The viewer runs only its own scripts: a stored string that slipped into the page as HTML could not run."""
 _ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
@@ -96,8 +98,8 @@ def create_app(database: str | Driver) -> FastAPI:
         title="brainstorm",
         version=__version__,
         summary="The results of a brain-computer-interface pipeline: users, snapshots, results, payloads.",
-        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN; /openapi.json is all there is
-        redoc_url=None,
+        docs_url=None,  # FastAPI's Swagger UI page loads its scripts from a CDN and runs an inline one: ours
+        redoc_url=None,  # (/docs, see _add_viewer) serves packaged files under the viewer's policy
         lifespan=lifespan,
     )
     app.openapi = lambda: _openapi.describe(app)  # type: ignore[method-assign]
@@ -108,9 +110,18 @@ def create_app(database: str | Driver) -> FastAPI:
 
 
 def _add_viewer(app: FastAPI) -> None:
-    """`/` and `/viewer/<file>`: the page's few files, read once, with the page's security headers
-    (no directory served, no ranges: there is nothing to range over)."""
-    assets = {file.name: file.read_bytes() for file in VIEWER.iterdir() if file.is_file()}
+    """`/` and `/viewer/<file>` (the viewer), `/docs` and `/docs/<file>` (Swagger UI, from packaged
+    files): each page's few files, read once, with the pages' security headers (no directory served,
+    no ranges: there is nothing to range over)."""
+    viewer = {file.name: file.read_bytes() for file in VIEWER.iterdir() if file.is_file()}
+    docs = {file.name: file.read_bytes() for file in DOCS.iterdir() if file.is_file()}
+    docs |= {name: (SWAGGER_UI / name).read_bytes() for name in _SWAGGER_UI_FILES}
+    _add_page(app, "/", "/viewer", viewer)
+    _add_page(app, "/docs", "/docs", docs)
+
+
+def _add_page(app: FastAPI, path: str, folder: str, assets: dict[str, bytes]) -> None:
+    assets = dict(assets)
     page = assets.pop("index.html")
     headers = {
         "Content-Security-Policy": _PAGE_POLICY,
@@ -118,17 +129,17 @@ def _add_viewer(app: FastAPI) -> None:
         "Cache-Control": "no-cache",
     }
 
-    def viewer() -> Response:
+    def html() -> Response:
         return Response(page, media_type="text/html; charset=utf-8", headers=headers)
 
     def asset(name: str) -> Response:
         if name not in assets:
-            raise HTTPException(404, f"the viewer has no file {name!r}")
+            raise HTTPException(404, f"{folder} has no file {name!r}")
         suffix = name[name.rfind(".") :]
         return Response(assets[name], media_type=_ASSET_TYPES.get(suffix, "application/octet-stream"), headers=headers)
 
-    app.add_api_route("/", viewer, methods=["GET", "HEAD"], include_in_schema=False)
-    app.add_api_route("/viewer/{name}", asset, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_api_route(path, html, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_api_route(folder + "/{name}", asset, methods=["GET", "HEAD"], include_in_schema=False)
 
 
 def _json_route(app: FastAPI, path: str, operation_id: str, summary: str) -> Callable[[F], F]:
@@ -157,6 +168,19 @@ def _add_routes(app: FastAPI, connection: Connection, renderers: threading.Bound
         _user(driver, user_id)
         return jsonable(driver.get_snapshots(user_id))  # type: ignore[no-any-return]
 
+    @_json_route(app, _USER + "/series/{result_name}", "series", "One result's scalar fields across a user's snapshots")
+    def series(
+        request: Request,
+        user_id: int,
+        result_name: str,
+        offset: Annotated[int, Query(ge=0, le=2**63 - 1, description="how many snapshots to skip")] = 0,
+        limit: Annotated[int, Query(ge=1, le=_series.MAX_LIMIT, description="the most snapshots listed")] = 1000,
+    ) -> _series.Series:
+        driver = connection.driver()
+        _user(driver, user_id)
+        base = f"{request.scope.get('root_path', '')}/users/{user_id}"
+        return _series.series(driver, user_id, result_name, offset, limit, base)
+
     @_json_route(app, _SNAPSHOT, "snapshot", "A snapshot and its available results")
     def snapshot(user_id: int, snapshot_id: int) -> dict[str, Any]:
         return jsonable(_snapshot(connection.driver(), user_id, snapshot_id))  # type: ignore[no-any-return]
@@ -167,10 +191,7 @@ def _add_routes(app: FastAPI, connection: Connection, renderers: threading.Bound
         base = f"{request.scope.get('root_path', '')}/users/{user_id}/snapshots/{snapshot_id}/{result_name}"
 
         def described(key: str, info: dict[str, Any]) -> dict[str, Any]:
-            urls = {"url": f"{base}/{quote(key, safe='')}"}
-            if info["kind"] in _pictures.PICTURE_KINDS:
-                urls["picture_url"] = f"{urls['url']}?as=png"
-            return {**info, **urls}
+            return {**info, **payload_urls(base, key, info["kind"], info["content_type"])}
 
         fields, payloads = result_fields(found, described)
         return jsonable(  # type: ignore[no-any-return]
@@ -193,8 +214,13 @@ def _add_routes(app: FastAPI, connection: Connection, renderers: threading.Bound
         colormap: Annotated[_pictures.Colormap, Query(description="for ?as=png of a 2-D array")] = "turbo",
         vmin: Annotated[float | None, Query(description="the value shown as the colormap's low end")] = None,
         vmax: Annotated[float | None, Query(description="the value shown as the colormap's high end")] = None,
+        width: Annotated[
+            int | None,
+            Query(ge=1, le=_pictures.MAX_WIDTH, description="for ?as=png: at most this many pixels wide (a thumbnail)"),
+        ] = None,
     ) -> Response:
         _check_value_range(vmin, vmax)
+        rendering = _pictures.Rendering(colormap, vmin, vmax, width)
         driver = connection.driver()
         name = f"{user_id}-{snapshot_id}-{result_name}-{key}"
 
@@ -203,7 +229,7 @@ def _add_routes(app: FastAPI, connection: Connection, renderers: threading.Bound
             info = found.blobs.get(key)
             if info is None:
                 raise HTTPException(404, f"result {result_name!r} has no payload {key!r}; {_keys(found)}")
-            if as_ is None or info["content_type"] == "image/png":
+            if as_ is None or (info["content_type"] == "image/png" and width is None):
                 stored = Payload(
                     lambda: found.open(key),
                     info["length"],
@@ -212,7 +238,7 @@ def _add_routes(app: FastAPI, connection: Connection, renderers: threading.Bound
                     name + extension(info),
                 )
                 return payload_response(request.method, request.headers, stored)
-            return _picture(request, found, key, info, name, (colormap, vmin, vmax), renderers)
+            return _picture(request, found, key, info, name, rendering, renderers)
 
         try:
             try:
@@ -224,6 +250,23 @@ def _add_routes(app: FastAPI, connection: Connection, renderers: threading.Bound
             problem = "missing" if isinstance(exc, db_drivers.BlobMissing) else "corrupt"
             place = f"user {user_id}, snapshot {snapshot_id}, result {result_name!r}, payload {key!r}"
             raise HTTPException(500, f"{place}: the stored payload is {problem} (the server's log says more)") from None
+
+    def colormap(request: Request, name: _pictures.Colormap) -> Response:
+        png = _pictures.colormap_strip(name)
+        etag = f'"colormap-{name}-r{_pictures.RENDERING}"'
+        strip = Payload(lambda: io.BytesIO(png), len(png), "image/png", etag, f"{name}.png")
+        return payload_response(request.method, request.headers, strip)
+
+    app.add_api_route(
+        "/colormaps/{name}",
+        colormap,
+        methods=["GET"],
+        operation_id="colormap",
+        summary="A colormap as a 256 x 1 PNG, low end on the left (a colour bar for `?as=png` of arrays)",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "The colormap's 256 colours"}},
+    )
+    app.add_api_route("/colormaps/{name}", colormap, methods=["HEAD"], include_in_schema=False)
 
     for method in ("GET", "HEAD"):  # one route each: a route with both would give both one operation id
         app.add_api_route(
@@ -248,22 +291,21 @@ def _picture(
     key: str,
     info: BlobInfo,
     name: str,
-    rendering: tuple[str, float | None, float | None],
+    rendering: _pictures.Rendering,
     renderers: threading.BoundedSemaphore,
 ) -> Response:
     """The payload at `key` rendered as PNG, with an ETag of its own (a 304 is decided before rendering),
-    by at most `RENDERERS` requests at a time."""
-    if info["kind"] not in _pictures.PICTURE_KINDS:
+    by at most `RENDERERS` requests at a time (a route's thread waits its turn: renders are short)."""
+    if not _pictures.is_picture(info["kind"], info["content_type"]):
         raise HTTPException(422, f"a {info['kind']} payload ({info['content_type']}) is not a picture")
-    etag = _pictures.picture_etag(info["sha256"], *rendering)
+    etag = _pictures.picture_etag(info["sha256"], rendering)
     if (unchanged := not_modified(request.headers, etag)) is not None:
         return unchanged
-    if not renderers.acquire(blocking=False):
+    if not renderers.acquire(timeout=_pictures.RENDER_WAIT_SECONDS):
         raise HTTPException(503, "busy rendering other pictures: try again", headers={"Retry-After": "1"})
     try:
-        render = _pictures.render_array if info["kind"] == "ndarray" else _pictures.render_image
         with found.open(key) as stream:
-            png = render(stream, *rendering)
+            png = _pictures.render(info["kind"], stream, rendering)
     except _pictures.NotAPicture as exc:
         raise HTTPException(422, str(exc)) from None
     finally:

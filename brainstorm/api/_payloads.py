@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from brainstorm.database_drivers import BrainstormError
 
 from . import _ranges
+from ._pictures import is_picture
 
 PIECE_SIZE = 256 * 1024
 """How much of a payload is read and sent at a time: about one GridFS chunk. With 1 MiB pieces, 16
@@ -130,6 +131,14 @@ def _pieces(stream: io.BufferedIOBase, start: int, stop: int) -> Generator[bytes
         raise StreamAborted(str(exc)) from None
     finally:
         stream.close()
+
+
+def payload_urls(result_url: str, key: str, kind: str, content_type: str) -> dict[str, str]:
+    """Where a payload's bytes are (`url`) and, when it can be shown, its picture (`picture_url`)."""
+    urls = {"url": f"{result_url}/{quote(key, safe='')}"}
+    if is_picture(kind, content_type):
+        urls["picture_url"] = f"{urls['url']}?as=png"
+    return urls
 
 
 def content_disposition(filename: str) -> str:

@@ -6,17 +6,21 @@
   finite value unless `vmin`/`vmax` say otherwise; values outside it take the end colours, and NaN
   or infinite values are transparent. An `H x W x 1` array counts as 2-D.
 - An `H x W x 3` or `H x W x 4` `uint8` array is shown as it is (RGB, RGBA).
-- An image stored in another format (TIFF) is re-encoded as PNG (a one-band numeric image through
-  the colormap, like a 2-D array); one stored as PNG is served as it is.
+- Any payload whose content type is an image format Pillow reads, whatever its kind (a parser's
+  PNG or JPEG file saved as bytes, a PIL image kept as TIFF), is re-encoded as PNG (a one-band
+  numeric image through the colormap, like a 2-D array); one stored as PNG is served as it is.
+- `width` asks for a smaller picture (a thumbnail), scaled down on the server with its aspect kept:
+  a grid of them never ships the full images.
 
 Anything else is refused with `NotAPicture`; stored bytes that do not decode raise
 `BlobCorrupt`. A picture is rendered in memory (at most `MAX_PIXELS` pixels, in float32, at most
-`RENDERERS` at a time), then streamed like any payload.
+`RENDERERS` at a time, the others waiting their turn for a while), then streamed like any payload.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -26,14 +30,20 @@ from PIL import Image
 from brainstorm.database_drivers import BlobCorrupt, BrainstormError
 
 Colormap = Literal["turbo", "gray"]
-PICTURE_KINDS = ("ndarray", "image")
-"""The payload kinds `?as=png` can show."""
+Image.init()
+IMAGE_TYPES = frozenset(mime for mime in Image.MIME.values() if mime.startswith("image/"))
+"""The content types of the image formats Pillow reads (PNG, JPEG, TIFF, GIF, BMP, WebP...)."""
+MAX_WIDTH = 4096
+"""The widest picture asked for with `width=` (no picture is made wider than it is stored)."""
 MAX_PIXELS = 16 * 1024 * 1024
 """The largest picture rendered (4096 x 4096; a 1080p depth map is 2 Mpx): one render of a float64
 array this size holds about 400 MB at its peak (the array, its float32 copy, colours, the PNG)."""
 RENDERERS = 2
-"""How many pictures are rendered at once; a request beyond them is answered 503 with Retry-After."""
-RENDERING = "2"
+"""How many pictures are rendered at once."""
+RENDER_WAIT_SECONDS = 10.0
+"""How long a request waits for a renderer (a gallery asks for two dozen thumbnails at once, each a few
+milliseconds' work) before it is answered 503 with Retry-After."""
+RENDERING = "3"
 """Changes whenever a colormap or the rendering changes, so that a rendered picture's ETag does too."""
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"}
 _NUMERIC_MODES = {"I", "F", "I;16B", "I;16L", "I;16N"}
@@ -62,12 +72,38 @@ def colormap_table(name: str) -> np.ndarray:
     return np.clip(np.round(np.stack(channels, axis=-1) * 255), 0, 255).astype(np.uint8)
 
 
-def picture_etag(sha256: str, colormap: str, vmin: float | None, vmax: float | None) -> str:
+@dataclass(frozen=True)
+class Rendering:
+    """How a payload is to be drawn: the colormap and value range of numbers, and the widest it may be."""
+
+    colormap: str = "turbo"
+    vmin: float | None = None
+    vmax: float | None = None
+    width: int | None = None
+
+
+def is_picture(kind: str, content_type: str) -> bool:
+    """Whether `?as=png` can show a payload: an array, or bytes in an image format Pillow reads."""
+    return kind == "ndarray" or content_type in IMAGE_TYPES
+
+
+def colormap_strip(name: str) -> bytes:
+    """A colormap as a PNG 256 pixels wide and one high, low end on the left: what a colour bar shows."""
+    return _png(Image.fromarray(colormap_table(name)[np.newaxis, :, :]))
+
+
+def picture_etag(sha256: str, rendering: Rendering) -> str:
     """The strong ETag of a rendered picture: it changes with the stored bytes and every rendering choice."""
-    return f'"{sha256}.png;{colormap};{vmin};{vmax};r{RENDERING}"'
+    r = rendering
+    return f'"{sha256}.png;{r.colormap};{r.vmin};{r.vmax};{r.width};r{RENDERING}"'
 
 
-def render_array(stream: io.BufferedIOBase, colormap: str, vmin: float | None, vmax: float | None) -> bytes:
+def render(kind: str, stream: io.BufferedIOBase, rendering: Rendering) -> bytes:
+    """A stored payload as PNG bytes: an array through `render_array`, anything else as an image."""
+    return (render_array if kind == "ndarray" else render_image)(stream, rendering)
+
+
+def render_array(stream: io.BufferedIOBase, rendering: Rendering) -> bytes:
     """A stored `.npy` array as PNG bytes; NotAPicture if it is not one of the shapes above."""
     try:
         version = npy.read_magic(stream)
@@ -83,11 +119,11 @@ def render_array(stream: io.BufferedIOBase, colormap: str, vmin: float | None, v
     if len(data) != count * dtype.itemsize:
         raise BlobCorrupt(f"the .npy header promises {count * dtype.itemsize} bytes of data; {len(data)} are stored")
     array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran_order else "C")
-    image = _colored(array, colormap, vmin, vmax) if len(shape) == 2 else Image.fromarray(np.ascontiguousarray(array))
-    return _png(image)
+    image = _colored(array, rendering) if len(shape) == 2 else Image.fromarray(np.ascontiguousarray(array))
+    return _png(image, rendering.width)
 
 
-def render_image(stream: io.BufferedIOBase, colormap: str, vmin: float | None, vmax: float | None) -> bytes:
+def render_image(stream: io.BufferedIOBase, rendering: Rendering) -> bytes:
     """A stored image (TIFF) as PNG: colour modes converted to RGB(A), one-band numeric modes (32-bit
     integers, floats) through the colormap like a 2-D array."""
     try:
@@ -96,12 +132,14 @@ def render_image(stream: io.BufferedIOBase, colormap: str, vmin: float | None, v
                 raise NotAPicture(
                     f"the image has {image.width * image.height:,} pixels; at most {MAX_PIXELS:,} are shown"
                 )
+            if rendering.width is not None and rendering.width < image.width:  # a JPEG decodes smaller, faster
+                image.draft(image.mode, (rendering.width, image.height * rendering.width // image.width))
             image.load()
             if image.mode in _NUMERIC_MODES:
-                return _png(_colored(np.asarray(image), colormap, vmin, vmax))
+                return _png(_colored(np.asarray(image), rendering), rendering.width)
             if image.mode not in _PNG_MODES:
-                return _png(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
-            return _png(image)
+                return _png(image.convert("RGBA" if "A" in image.getbands() else "RGB"), rendering.width)
+            return _png(image, rendering.width)
     except BrainstormError:
         raise
     except (OSError, ValueError, SyntaxError) as exc:  # what Pillow raises for bytes it cannot decode
@@ -122,12 +160,13 @@ def _check_shape(shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
         raise NotAPicture(f"the array has {shape[0] * shape[1]:,} pixels; at most {MAX_PIXELS:,} are shown")
 
 
-def _colored(array: np.ndarray, colormap: str, vmin: float | None, vmax: float | None) -> Image.Image:
+def _colored(array: np.ndarray, rendering: Rendering) -> Image.Image:
     """A 2-D array through a colormap, as an RGBA image (transparent where a value is not finite).
 
     In float32 and in place, so a render holds the array, one float32 copy and the colours."""
     values = array.astype(np.float32)
     finite = np.isfinite(values)
+    vmin, vmax = rendering.vmin, rendering.vmax
     low = vmin if vmin is not None else (float(values[finite].min()) if finite.any() else 0.0)
     high = vmax if vmax is not None else (float(values[finite].max()) if finite.any() else 1.0)
     with np.errstate(invalid="ignore", over="ignore"):  # infinities and NaN are made transparent below
@@ -136,12 +175,17 @@ def _colored(array: np.ndarray, colormap: str, vmin: float | None, vmax: float |
     values[~finite] = 0.0
     np.clip(values, 0, 255, out=values)
     rgba = np.empty((*values.shape, 4), dtype=np.uint8)
-    rgba[..., :3] = colormap_table(colormap)[values.astype(np.uint8)]
+    rgba[..., :3] = colormap_table(rendering.colormap)[values.astype(np.uint8)]
     rgba[..., 3] = np.where(finite, 255, 0)
     return Image.fromarray(rgba)  # H x W x 4 uint8: RGBA
 
 
-def _png(image: Image.Image) -> bytes:
+def _png(image: Image.Image, width: int | None = None) -> bytes:
+    if width is not None and width < image.width:
+        height = max(1, round(image.height * width / image.width))
+        if image.mode not in ("RGB", "RGBA", "L", "LA"):  # what resampling needs: a palette has no means
+            image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+        image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
     encoded = io.BytesIO()
     image.save(encoded, format="PNG", compress_level=1)  # people wait for it: speed over a few percent of size
     return encoded.getvalue()

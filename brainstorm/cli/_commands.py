@@ -53,7 +53,7 @@ def users(options: Options) -> None:
 @json_option
 @click.pass_obj
 def user(options: Options, user_id: int) -> None:
-    """Show a user's details (birthday in UTC)."""
+    """Show a user's details (times in the local time zone; TZ=UTC for UTC)."""
     with connected(options.database) as driver:
         found = _user(driver, user_id)
     if options.json:
@@ -68,14 +68,14 @@ def user(options: Options, user_id: int) -> None:
 @json_option
 @click.pass_obj
 def snapshots(options: Options, user_id: int) -> None:
-    """List a user's snapshots, oldest first (datetimes in UTC)."""
+    """List a user's snapshots, oldest first (times in the local time zone; TZ=UTC for UTC)."""
     with connected(options.database) as driver:
         _user(driver, user_id)
         found = driver.get_snapshots(user_id)
     if options.json:
         _format.echo_json(found)
     else:
-        click.echo(_format.table(["SNAPSHOT_ID", "DATETIME (UTC)"], [(s["snapshot_id"], s["datetime"]) for s in found]))
+        click.echo(_format.table(["SNAPSHOT_ID", "DATETIME"], [(s["snapshot_id"], s["datetime"]) for s in found]))
 
 
 @main.command(context_settings=CONTEXT_SETTINGS)
@@ -85,7 +85,7 @@ def snapshots(options: Options, user_id: int) -> None:
 @json_option
 @click.pass_obj
 def snapshot(options: Options, user_id: int, snapshot_id: int) -> None:
-    """Show a snapshot: its datetime (UTC) and the results it holds."""
+    """Show a snapshot: its datetime (in the local time zone) and the results it holds."""
     with connected(options.database) as driver:
         found = _snapshot(driver, user_id, snapshot_id)
     if options.json:
@@ -318,12 +318,15 @@ def _report_export(options: Options, exported: _export.Exported) -> None:
                 "path": exported.path,
                 "key": exported.key,
                 "written": exported.written,
+                "converted_to": exported.converted_to,
                 **{k: v for k, v in exported.info.items() if k != "path"},
             }
         )
         return
     where = "standard output" if exported.path == "-" else exported.path
-    message = f"wrote {exported.key} to {where} ({exported.info['content_type']}, {exported.written:,} bytes)"
+    stored = exported.info["content_type"]
+    what = f"{stored} converted to {exported.converted_to}" if exported.converted_to else stored
+    message = f"wrote {exported.key} to {where} ({what}, {exported.written:,} bytes)"
     click.echo(message, err=exported.path == "-")
 
 

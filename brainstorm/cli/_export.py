@@ -2,7 +2,10 @@
 
 The stored bytes are written as they are: arrays are already `.npy`, images already PNG (or TIFF for
 pixel modes PNG cannot hold), files a parser handed over keep their own format. The one conversion:
-an image stored in another format and saved to a `.png` path is re-encoded as PNG. The file appears
+an image stored in another format and saved to a `.png` path is re-encoded as PNG, losslessly or not
+at all. A file name whose extension says another format than the payload's (a depth map's `.npy` to
+`d.png`, a PNG to `x.jpg`) is refused before anything is written, naming the extension to use; a name
+with no extension, or one no format claims, takes the bytes as they are. The file appears
 only once complete (written beside it, then renamed), so an interrupted save leaves nothing half
 written. PATH may be a directory (a name is made up) or `-` (standard output).
 """
@@ -10,6 +13,7 @@ written. PATH may be a directory (a name is made up) or `-` (standard output).
 from __future__ import annotations
 
 import io
+import mimetypes
 import os
 import sys
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ class Exported:
     path: str  # "-" for standard output
     info: BlobInfo
     written: int
+    converted_to: str | None = None  # the content type written, when not the stored one
 
 
 def choose_key(result: Result, key: str | None) -> str:
@@ -62,11 +67,7 @@ def export(result: Result, key: str, target: str, default_name: str) -> Exported
     path = Path(target)
     if path.is_dir():
         path = path / (default_name + extension(info))
-    convert = (
-        path.suffix.lower() == ".png"
-        and info["content_type"] != "image/png"
-        and (info["content_type"].startswith("image/"))
-    )
+    convert = _conversion(path, info)
     part = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # the umask applies, as for any file
@@ -76,7 +77,33 @@ def export(result: Result, key: str, target: str, default_name: str) -> Exported
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    return Exported(key, str(path), info, written)
+    return Exported(key, str(path), info, written, "image/png" if convert else None)
+
+
+def _conversion(path: Path, info: BlobInfo) -> bool:
+    """Whether writing the payload to `path` converts it to PNG; a ClickException when the name's
+    extension claims a format the payload is not (and cannot be losslessly converted to)."""
+    claimed = _claimed_type(path.suffix)
+    stored = info["content_type"]
+    if claimed is None or claimed == stored or (claimed == "application/octet-stream" and info["kind"] == "bytes"):
+        return False
+    if claimed == "image/png" and stored.startswith("image/"):
+        return True
+    what = "a .npy array" if info["kind"] == "ndarray" else stored
+    raise click.ClickException(
+        f"{path.name} says {claimed}, but this payload is {what}: save it to a {extension(info)} path"
+        + (" (or to a .png path, to convert the image)" if stored.startswith("image/") else "")
+        + ("; the viewer and the API's ?as=png draw it as a picture" if info["kind"] == "ndarray" else "")
+    )
+
+
+def _claimed_type(suffix: str) -> str | None:
+    """The content type a file name's extension says (None when it says none)."""
+    if not suffix:
+        return None
+    if suffix.lower() == ".npy":
+        return "application/x-npy"
+    return mimetypes.guess_type(f"x{suffix.lower()}", strict=False)[0]
 
 
 def _copy(reader: BinaryIO | BlobReader, out: IO[bytes]) -> int:

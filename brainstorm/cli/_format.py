@@ -15,12 +15,17 @@ NONE = "(none)"
 
 
 def readable_time(value: dt.datetime) -> str:
-    """A stored datetime for people, in UTC: the date alone at midnight, milliseconds only when there are some."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    if value.time() == dt.time():
-        return value.date().isoformat()
-    return value.isoformat(sep=" ", timespec="milliseconds" if value.microsecond else "seconds")
+    """A stored (naive UTC) datetime for people, in the local time zone (as `date` shows it; TZ=UTC for
+    UTC), the zone always shown, in the viewer's format: `2019-12-04 12:08:07.381 +02:00`, or
+    `2019-12-04 10:08:07.381 UTC` where the offset is zero."""
+    local = (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)).astimezone()
+    offset = local.utcoffset() or dt.timedelta()
+    if offset:
+        minutes = int(abs(offset).total_seconds()) // 60
+        zone = f"{'-' if offset < dt.timedelta() else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+    else:
+        zone = "UTC"
+    return f"{local.replace(tzinfo=None).isoformat(sep=' ', timespec='milliseconds')} {zone}"
 
 
 def readable(value: Any) -> str:

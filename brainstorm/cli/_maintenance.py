@@ -108,7 +108,8 @@ def gc_lines(report: GarbageReport) -> list[str]:
                 ("incomplete uploads", _format.counted(report.incomplete.count, report.incomplete.bytes, "upload")),
                 ("stale pins", pins),
                 ("empty snapshots", f"{report.empty_snapshots:,}"),
-                ("left alone", f"{recent}, uploaded within the grace period"),
+                ("in use", _format.counted(report.in_use.count, report.in_use.bytes, "payload")),
+                ("unused, left alone", f"{recent}, uploaded within the grace period"),
             ]
         ),
     ]

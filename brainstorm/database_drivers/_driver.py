@@ -400,7 +400,7 @@ class Driver(abc.ABC):
             if not dry_run:
                 self._prepare_for_writes()
                 report.stale_pins = self.record_store.drop_pins(now - PIN_LEASE)
-            orphans = self._orphans(now - grace, recent=report.recent, progress=progress)
+            orphans = self._orphans(now - grace, report=report, progress=progress)
             for blob in orphans:
                 report.orphaned.add(blob.length)
             if not dry_run:
@@ -419,22 +419,41 @@ class Driver(abc.ABC):
         return report
 
     def _orphans(
-        self, uploaded_before: dt.datetime, *, recent: Tally | None = None, progress: Progress | None = None
+        self, uploaded_before: dt.datetime, *, report: GarbageReport | None = None, progress: Progress | None = None
     ) -> list[StoredBlob]:
-        """Complete payloads uploaded before the cutoff that nothing uses (pinned or referenced)."""
+        """Complete payloads uploaded before the cutoff that nothing uses (pinned or referenced); with a
+        report, it also tallies the payloads in use and the unused ones within the grace period."""
         orphans, batch = [], []
+
+        def sort_out(blobs: list[StoredBlob]) -> None:
+            for blob in self._unused_of(blobs, report):
+                if blob.uploaded > uploaded_before:
+                    if report is not None:
+                        report.recent.add(blob.length)
+                else:
+                    orphans.append(blob)
+
         for blob in self.blob_store.listing():
-            if blob.uploaded > uploaded_before:
-                if recent is not None:
-                    recent.add(blob.length)
-                continue
+            if blob.uploaded > uploaded_before and report is None:
+                continue  # too recent to collect, and no report wants it counted
             batch.append(blob)
             if len(batch) == IN_USE_BATCH:
-                orphans += self._unused(batch)
+                sort_out(batch)
                 batch = []
             if progress:
                 progress(1)
-        return orphans + self._unused(batch)
+        sort_out(batch)
+        return orphans
+
+    def _unused_of(self, blobs: list[StoredBlob], report: GarbageReport | None) -> list[StoredBlob]:
+        """Those of `blobs` nothing uses; the others are tallied as in use."""
+        unused = self._unused(blobs)
+        if report is not None:
+            free = {blob.ref for blob in unused}
+            for blob in blobs:
+                if blob.ref not in free:
+                    report.in_use.add(blob.length)
+        return unused
 
     def _unused(self, blobs: list[StoredBlob]) -> list[StoredBlob]:
         in_use = self.record_store.in_use([blob.ref for blob in blobs]) if blobs else set()

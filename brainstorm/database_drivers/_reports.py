@@ -50,7 +50,8 @@ class GarbageReport:
     dry_run: bool
     grace_seconds: float
     orphaned: Tally = field(default_factory=Tally)  # unused payloads older than the grace period
-    recent: Tally = field(default_factory=Tally)  # payloads within the grace period: never looked at
+    in_use: Tally = field(default_factory=Tally)  # payloads a result uses or a save holds: never garbage
+    recent: Tally = field(default_factory=Tally)  # unused payloads within the grace period: left alone
     collected: Tally = field(default_factory=Tally)  # orphans deleted (a save may have taken one back)
     incomplete: Tally = field(default_factory=Tally)  # half-written uploads removed (or to remove)
     stale_pins: int = 0  # pins left by killed writers, removed
