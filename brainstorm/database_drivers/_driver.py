@@ -20,7 +20,7 @@ from typing import IO, Any, ClassVar
 
 from ._blobs import DEFAULT_INLINE_LIMIT, BlobSource, check_inline_limit
 from ._errors import BlobCorrupt, BlobMissing, DatabaseUnavailable, InvalidInput, SnapshotConflict, UnsupportedLayout
-from ._reports import GarbageReport, MigrationReport, Tally, VerifyReport
+from ._reports import GarbageReport, MigrationReport, VerifyReport
 from ._results import PendingResult, Result, encode_snapshot, store_result
 from ._url import redact, scheme_of
 from ._values import KeyPath, check_result_name, check_snapshot_id, check_user, check_user_id, describe, utc_now
