@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -40,6 +41,21 @@ NESTED = bytes(range(256)) * 400
 DEPTH = np.array([[0.0, 1.0, 2.0], [3.0, np.nan, 4.0]], dtype=np.float32)
 RGB = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
 HTML = b"<script>alert(1)</script>"
+PHOTO = np.random.default_rng(3).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+
+
+def encoded(pixels: np.ndarray, format: str) -> bytes:
+    """An image file's bytes, as a parser writes one."""
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=format)
+    return out.getvalue()
+
+
+IMAGE_FILES = {
+    "image/png": encoded(PHOTO, "PNG"),
+    "image/jpeg": encoded(PHOTO, "JPEG"),
+    "image/tiff": encoded(PHOTO, "TIFF"),
+}
 EXTRA_USER = 1000
 EXTRAS: dict[str, Any] = {
     "user_id": EXTRA_USER,
@@ -51,6 +67,8 @@ EXTRAS: dict[str, Any] = {
     "cube": {"data": np.zeros((2, 2, 2), dtype=np.float64)},
     "numeric_image": {"data": Image.fromarray(np.array([[1.5, 2.5], [3.5, 4.5]], dtype=np.float32), "F")},
     "page": {"data": Blob(io.BytesIO(HTML), "text/html"), "bild ü": b"\x00" * 70000, "two\nlines": b"\x01" * 5000},
+    # Image files kept as bytes, as the saver keeps a message's "path": "x.png"
+    "files": {kind.split("/")[1]: Blob(io.BytesIO(data), kind) for kind, data in IMAGE_FILES.items()},
 }
 
 
@@ -290,7 +308,7 @@ ERRORS: list[tuple[str, int, str]] = [
     ("users/42/snapshots/1/color_image/data?as=png&vmin=nan", 400, "vmin must be a finite number"),
     ("users/42/snapshots/1/color_image/data?as=png&vmax=inf", 400, "vmax must be a finite number"),
     ("users/42/snapshots/1/color_image/data?as=png&vmin=3&vmax=1", 400, "vmin (3.0) must be below vmax (1.0)"),
-    ("viewer/index.html", 404, "the viewer has no file 'index.html'"),
+    ("viewer/index.html", 404, "/viewer has no file 'index.html'"),
     ("users/42/snapshots/1/%24where", 400, "result name '$where' must match"),
     ("users/42/snapshots/1/..%2F..%2Fetc", 400, "result name '..' must match"),
     ("users/42/snapshots/1/color_image/..%2F..%2Fdata", 404, "has no payload '../../data'"),
@@ -298,6 +316,16 @@ ERRORS: list[tuple[str, int, str]] = [
     ("users/42/snapshots/1/color_image/data?as=gif", 400, "as"),
     ("users/42/snapshots/1/color_image/data?as=png&vmin=abc", 400, "vmin"),
     ("users/42/snapshots/1/color_image/data?as=png&colormap=jet", 400, "colormap"),
+    ("users/42/snapshots/1/color_image/data?as=png&width=0", 400, "width"),
+    ("users/42/snapshots/1/color_image/data?as=png&width=4097", 400, "width"),
+    ("users/42/snapshots/1/color_image/data?as=png&width=wide", 400, "width"),
+    ("users/42/series/%24where", 400, "result name '$where' must match"),
+    ("users/999/series/feelings", 404, "no user 999"),
+    ("users/42/series/feelings?limit=0", 400, "limit"),
+    ("users/42/series/feelings?limit=10001", 400, "limit"),
+    ("users/42/series/feelings?offset=-1", 400, "offset"),
+    ("colormaps/jet", 400, "name"),
+    ("docs/nothing.js", 404, "/docs has no file 'nothing.js'"),
     (f"users/{EXTRA_USER}/snapshots/1/big/data?as=png", 422, "a bytes payload (application/octet-stream) is not"),
     (f"users/{EXTRA_USER}/snapshots/1/cube/data?as=png", 422, "shape (2, 2, 2) and dtype float64 is not a picture"),
 ]
@@ -343,7 +371,27 @@ def test_the_openapi_description_lists_every_route(client: httpx.Client) -> None
         "/users/{user_id}/snapshots/{snapshot_id}",
         "/users/{user_id}/snapshots/{snapshot_id}/{result_name}",
         "/users/{user_id}/snapshots/{snapshot_id}/{result_name}/{key}",
+        "/users/{user_id}/series/{result_name}",
+        "/colormaps/{name}",
     }
+    series = paths["/users/{user_id}/series/{result_name}"]["get"]
+    assert {p["name"] for p in series["parameters"]} == {"user_id", "result_name", "offset", "limit"}
+    schemas = client.get("openapi.json").json()["components"]["schemas"]
+    page = series["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page == {"$ref": "#/components/schemas/Series"}
+    assert set(schemas["Series"]["required"]) == {
+        "user_id",
+        "result_name",
+        "total",
+        "offset",
+        "limit",
+        "snapshots",
+        "ranges",
+        "next",
+    }
+    entry = schemas["SeriesEntry"]
+    assert set(entry["required"]) == {"snapshot_id", "datetime", "fields", "ranges", "pictures"}
+    assert all(entry["properties"][name].get("description") for name in ("datetime", "fields", "ranges", "pictures"))
     payload = paths["/users/{user_id}/snapshots/{snapshot_id}/{result_name}/{key}"]
     assert set(payload) == {"get", "head"}
     assert {p["name"] for p in payload["get"]["parameters"]} >= {"Range", "If-None-Match", "If-Range", "as", "vmin"}
@@ -406,3 +454,120 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# Pictures of image files, thumbnails, series ---------------------------------------------------
+
+
+def decoded(response: httpx.Response) -> Image.Image:
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png", response.text
+    return Image.open(io.BytesIO(response.content))
+
+
+@pytest.mark.parametrize("content_type", sorted(IMAGE_FILES))
+def test_an_image_file_kept_as_bytes_is_a_picture(client: httpx.Client, content_type: str) -> None:
+    key = content_type.split("/")[1]
+    described = client.get(f"users/{EXTRA_USER}/snapshots/1/files").json()["payloads"][key]
+    assert described["kind"] == "bytes" and described["content_type"] == content_type
+    assert described["picture_url"] == f"/users/{EXTRA_USER}/snapshots/1/files/{key}?as=png"
+    picture = decoded(client.get(described["picture_url"]))
+    assert picture.size == (160, 90)
+    stored = np.asarray(Image.open(io.BytesIO(IMAGE_FILES[content_type])).convert("RGB"))  # JPEG's own loss included
+    assert (np.asarray(picture.convert("RGB")) == stored).all()
+
+
+@pytest.mark.parametrize(
+    ("path", "stored"),
+    [
+        (payload_url("files", "png"), (160, 90)),
+        (payload_url("files", "jpeg"), (160, 90)),
+        (payload_url("depth"), (3, 2)),
+        (payload_url("color_image", user_id=42), None),
+    ],
+)
+def test_a_thumbnail_is_rendered_small_and_keeps_its_aspect(
+    client: httpx.Client, path: str, stored: tuple[int, int] | None
+) -> None:
+    full = decoded(client.get(path, params={"as": "png"}))
+    assert stored is None or full.size == stored
+    small = client.get(path, params={"as": "png", "width": 2})
+    thumbnail = decoded(small)
+    assert thumbnail.width == min(2, full.width)
+    assert abs(thumbnail.height - full.height * thumbnail.width / full.width) <= 1
+    assert len(small.content) < len(client.get(path, params={"as": "png"}).content)  # never the full picture
+    etag = small.headers["etag"]
+    assert etag != client.head(path, params={"as": "png", "width": 3}).headers["etag"]
+    again = client.get(path, params={"as": "png", "width": 2}, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    wider = decoded(client.get(path, params={"as": "png", "width": 4096}))
+    assert wider.size == full.size  # never made larger than stored
+
+
+def test_a_series_lists_every_snapshot_with_the_results_scalar_fields(client: httpx.Client, database_url: str) -> None:
+    with db_drivers.connect(database_url) as driver:
+        snapshots = driver.get_snapshots(42)
+        feelings = {s["snapshot_id"]: driver.get_result(42, s["snapshot_id"], "feelings") for s in snapshots}
+    series = client.get("users/42/series/feelings").json()
+    assert series["total"] == len(snapshots) and series["next"] is None
+    assert [e["snapshot_id"] for e in series["snapshots"]] == [s["snapshot_id"] for s in snapshots]
+    for entry in series["snapshots"]:
+        found = feelings[entry["snapshot_id"]]
+        assert entry["fields"] == (None if found is None else found.fields)
+        assert entry["ranges"] == {} and entry["pictures"] == {}
+    assert [e["datetime"] for e in series["snapshots"]] == [jsonable(s["datetime"]) for s in snapshots]
+
+
+def test_a_series_is_paged_and_each_page_links_the_next(client: httpx.Client) -> None:
+    whole = client.get("users/42/series/pose").json()["snapshots"]
+    assert len(whole) >= 3
+    pages, url = [], "users/42/series/pose?limit=2"
+    while url:
+        page = client.get(url.lstrip("/")).json()
+        assert page["limit"] == 2 and len(page["snapshots"]) <= 2
+        pages += page["snapshots"]
+        url = page["next"]
+    assert pages == whole
+    beyond = client.get("users/42/series/pose", params={"offset": 10**6}).json()
+    assert beyond["snapshots"] == [] and beyond["next"] is None and beyond["total"] == len(whole)
+
+
+def test_a_series_gives_nested_fields_by_dotted_path_and_leaves_payloads_and_lists_out(client: httpx.Client) -> None:
+    (entry,) = client.get(f"users/{EXTRA_USER}/series/frames").json()["snapshots"]
+    assert entry["fields"] == {"fps": 30}  # frames is a list: no scalar
+    (pose,) = [e for e in client.get("users/42/series/pose").json()["snapshots"][:1]]
+    assert set(pose["fields"]) == {f"translation.{a}" for a in "xyz"} | {f"rotation.{a}" for a in "xyzw"}
+
+
+def test_a_series_of_arrays_gives_each_ones_range_and_the_range_of_all(client: httpx.Client, database_url: str) -> None:
+    series = client.get("users/42/series/depth_image").json()
+    with db_drivers.connect(database_url) as driver:
+        arrays = [driver.get_result(42, e["snapshot_id"], "depth_image") for e in series["snapshots"]]
+        values = [np.asarray(a["data"]) for a in arrays if a is not None]
+    for entry, array in zip(series["snapshots"], values, strict=True):
+        assert entry["ranges"]["data"] == {"minimum": float(np.nanmin(array)), "maximum": float(np.nanmax(array))}
+        assert entry["pictures"]["data"].endswith(f"/snapshots/{entry['snapshot_id']}/depth_image/data?as=png")
+    assert series["ranges"]["data"] == {
+        "minimum": min(float(np.nanmin(a)) for a in values),
+        "maximum": max(float(np.nanmax(a)) for a in values),
+    }
+
+
+def test_a_colormap_is_a_strip_of_its_colours(client: httpx.Client) -> None:
+    for name in ("turbo", "gray"):
+        response = client.get(f"colormaps/{name}")
+        assert (np.asarray(decoded(response)) == colormap_table(name)[np.newaxis]).all()
+        assert client.get(f"colormaps/{name}", headers={"If-None-Match": response.headers["etag"]}).status_code == 304
+
+
+def test_the_interactive_docs_are_served_from_packaged_files_under_the_pages_policy(client: httpx.Client) -> None:
+    page = client.get("docs")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+    assert re.findall(r"<script\b[^>]*>", page.text) == [  # no inline script, nothing fetched elsewhere
+        '<script src="docs/swagger-ui-bundle.js">',
+        '<script src="docs/start.js">',
+    ]
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)
+    for asset in ("docs/swagger-ui-bundle.js", "docs/swagger-ui.css", "docs/start.js"):
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 0, asset
+    assert client.get("docs/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from brainstorm.database_drivers import _blobs
 from brainstorm.database_drivers._blobs import BYTES, in_memory_source
+from brainstorm.database_drivers._value_range import ValueRange
 from brainstorm.testing.helpers import OneWayStream
 
 pieces = st.lists(st.binary(max_size=64), max_size=6)
@@ -72,3 +74,30 @@ def test_a_writer_that_gives_up_leaves_no_worker_behind() -> None:
     handed.close()  # the writer failed: the piece handed over is still hashed, then the worker stops
     assert digest.digest() == hashlib.sha256(b"x" * 32).digest()
     assert threading.active_count() == before
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    dtype=st.sampled_from(["<f4", ">f8", "<f2", "<i2", ">u4", "|u1", "|b1", "<i8"]),
+    values=st.lists(st.floats(-1e4, 1e4) | st.sampled_from([np.nan, np.inf, -np.inf]), max_size=60),
+    cuts=st.lists(st.integers(0, 2000), max_size=8),
+    fortran=st.booleans(),
+)
+def test_a_value_range_is_the_same_however_the_npy_bytes_are_cut(
+    dtype: str, values: list[float], cuts: list[int], fortran: bool
+) -> None:
+    with np.errstate(invalid="ignore", over="ignore"):
+        array = np.array(values, dtype=np.float64).astype(dtype).reshape(-1, 1)
+    if fortran:
+        array = np.asfortranarray(np.hstack([array, array]))
+    stream = io.BytesIO()
+    np.save(stream, array)
+    data = stream.getvalue()
+    tracker = ValueRange()
+    start = 0
+    for cut in [*sorted({min(c, len(data)) for c in cuts}), len(data)]:
+        tracker.feed(memoryview(data)[start:cut])
+        start = cut
+    finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array.ravel()
+    expected = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
+    assert (tracker.minimum, tracker.maximum) == expected
