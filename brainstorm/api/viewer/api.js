@@ -80,7 +80,7 @@ export function h(tag, attributes = {}, ...children) {
     else if (value === true) element.setAttribute(name, '');
     else if (value != null && value !== false) element.setAttribute(name, String(value));
   }
-  element.append(...children.flat().filter((c) => c != null && c !== false));
+  element.append(...children.flat(Infinity).filter((c) => c != null && c !== false));
   return element;
 }
 
