@@ -294,13 +294,19 @@ def test_browse_to_a_snapshot_and_step_through_them(watched: Watched, server: Se
     assert watched.problems == []
 
 
-def test_the_depth_map_says_the_value_under_the_pointer(watched: Watched, server: Server, stored: Stored) -> None:
-    page = watched.page
-    snapshot_id = stored.snapshots(1)[3]["snapshot_id"]
+def open_depth_map(page: Page, server: Server, stored: Stored, position: int) -> tuple[Locator, Locator, int]:
+    """Open user 1's snapshot at `position` and wait for its depth map: the card, the picture, the snapshot id."""
+    snapshot_id = stored.snapshots(1)[position]["snapshot_id"]
     page.goto(f"{server.url}#/users/1/snapshots/{snapshot_id}")
     depth = page.get_by_role("region", name="Depth map")
     image = depth.get_by_role("img", name=f"Depth map of snapshot {snapshot_id}")
     drawn(page, image)
+    return depth, image, snapshot_id
+
+
+def test_the_depth_map_says_the_value_under_the_pointer(watched: Watched, server: Server, stored: Stored) -> None:
+    page = watched.page
+    depth, image, _ = open_depth_map(page, server, stored, 3)
     image.scroll_into_view_if_needed()  # the mouse moves in the viewport's coordinates
     box = image.bounding_box()
     assert box is not None
@@ -317,11 +323,7 @@ def test_the_depth_map_says_the_value_under_the_pointer(watched: Watched, server
 
 def test_the_depth_maps_colours_and_range_can_be_chosen(watched: Watched, server: Server, stored: Stored) -> None:
     page = watched.page
-    snapshot_id = stored.snapshots(1)[2]["snapshot_id"]
-    page.goto(f"{server.url}#/users/1/snapshots/{snapshot_id}")
-    depth = page.get_by_role("region", name="Depth map")
-    image = depth.get_by_role("img", name=f"Depth map of snapshot {snapshot_id}")
-    drawn(page, image)
+    depth, image, snapshot_id = open_depth_map(page, server, stored, 2)
     whole = api_json(server, "users/1/series/depth_image")["ranges"]["data"]
     own = api_json(server, f"users/1/snapshots/{snapshot_id}/depth_image")["payloads"]["data"]
     assert whole != {"minimum": own["minimum"], "maximum": own["maximum"]}  # else the choice would show nothing

@@ -8,6 +8,7 @@ every depth map of a user, from the payloads' stored descriptions, without readi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -60,9 +61,9 @@ def series(driver: Driver, user_id: int, result_name: str, offset: int, limit: i
     def result_url(snapshot_id: int) -> str:
         return f"{base}/snapshots/{snapshot_id}/{quote(result_name, safe='')}"
 
+    ranges = {snapshot_id: _ranges(found) for snapshot_id, found in results.items()}
     entries = [
-        _entry(s["snapshot_id"], iso(s["datetime"]), results.get(s["snapshot_id"]), result_url(s["snapshot_id"]))
-        for s in page
+        _entry(s["snapshot_id"], iso(s["datetime"]), results.get(s["snapshot_id"]), ranges, result_url) for s in page
     ]
     more = offset + limit < len(snapshots)
     return Series(
@@ -72,22 +73,29 @@ def series(driver: Driver, user_id: int, result_name: str, offset: int, limit: i
         offset=offset,
         limit=limit,
         snapshots=entries,
-        ranges=_overall(results.values()),
+        ranges=_overall(ranges.values()),
         next=f"{base}/series/{quote(result_name, safe='')}?offset={offset + limit}&limit={limit}" if more else None,
     )
 
 
-def _entry(snapshot_id: int, when: str, found: Result | None, result_url: str) -> SeriesEntry:
+def _entry(
+    snapshot_id: int,
+    when: str,
+    found: Result | None,
+    ranges: dict[int, dict[str, ValueRange]],
+    result_url: Callable[[int], str],
+) -> SeriesEntry:
     if found is None:
         return SeriesEntry(snapshot_id=snapshot_id, datetime=when, fields=None, ranges={}, pictures={})
     fields, payloads = result_fields(found)
-    urls = {key: payload_urls(result_url, key, info["kind"], info["content_type"]) for key, info in payloads.items()}
+    url = result_url(snapshot_id)
+    urls = {key: payload_urls(url, key, info["kind"], info["content_type"]) for key, info in payloads.items()}
     pictures = {key: place["picture_url"] for key, place in urls.items() if "picture_url" in place}
     return SeriesEntry(
         snapshot_id=snapshot_id,
         datetime=when,
         fields=_scalars(fields, payloads),
-        ranges=_ranges(found),
+        ranges=ranges[snapshot_id],
         pictures=pictures,
     )
 
@@ -115,17 +123,12 @@ def _ranges(found: Result) -> dict[str, ValueRange]:
     }
 
 
-def _overall(results: Any) -> dict[str, ValueRange]:
-    """The union of every result's payload ranges, key by key."""
-    overall: dict[str, ValueRange] = {}
-    for found in results:
-        for key, value_range in _ranges(found).items():
-            known = overall.get(key)
-            overall[key] = (
-                value_range
-                if known is None
-                else ValueRange(
-                    minimum=min(known.minimum, value_range.minimum), maximum=max(known.maximum, value_range.maximum)
-                )
-            )
-    return overall
+def _overall(ranges: Iterable[dict[str, ValueRange]]) -> dict[str, ValueRange]:
+    """The union of the results' payload ranges, key by key."""
+    lows: dict[str, float] = {}
+    highs: dict[str, float] = {}
+    for found in ranges:
+        for key, value_range in found.items():
+            lows[key] = min(lows.get(key, value_range.minimum), value_range.minimum)
+            highs[key] = max(highs.get(key, value_range.maximum), value_range.maximum)
+    return {key: ValueRange(minimum=lows[key], maximum=highs[key]) for key in lows}

@@ -423,27 +423,33 @@ class Driver(abc.ABC):
     ) -> list[StoredBlob]:
         """Complete payloads uploaded before the cutoff that nothing uses (pinned or referenced); with a
         report, it also tallies the payloads in use and the unused ones within the grace period."""
-        orphans, batch = [], []
-
-        def sort_out(blobs: list[StoredBlob]) -> None:
-            for blob in self._unused_of(blobs, report):
-                if blob.uploaded > uploaded_before:
-                    if report is not None:
-                        report.recent.add(blob.length)
-                else:
+        orphans = []
+        recent_too = report is not None  # else the recent ones are not even looked up
+        for batch in self._listing_batches(None if recent_too else uploaded_before, progress):
+            for blob in self._unused_of(batch, report):
+                if blob.uploaded <= uploaded_before:
                     orphans.append(blob)
+                elif report is not None:
+                    report.recent.add(blob.length)
+        return orphans
 
+    def _listing_batches(
+        self, uploaded_before: dt.datetime | None, progress: Progress | None
+    ) -> Iterator[list[StoredBlob]]:
+        """The blob store's listing, `IN_USE_BATCH` at a time (only what was uploaded before the cutoff,
+        when one is given): one in-use query per batch."""
+        batch: list[StoredBlob] = []
         for blob in self.blob_store.listing():
-            if blob.uploaded > uploaded_before and report is None:
-                continue  # too recent to collect, and no report wants it counted
+            if uploaded_before is not None and blob.uploaded > uploaded_before:
+                continue
             batch.append(blob)
-            if len(batch) == IN_USE_BATCH:
-                sort_out(batch)
-                batch = []
             if progress:
                 progress(1)
-        sort_out(batch)
-        return orphans
+            if len(batch) == IN_USE_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def _unused_of(self, blobs: list[StoredBlob], report: GarbageReport | None) -> list[StoredBlob]:
         """Those of `blobs` nothing uses; the others are tallied as in use."""

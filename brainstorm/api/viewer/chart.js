@@ -2,7 +2,7 @@
 // a gap), one line per feeling, the current snapshot marked. Drag across it to zoom into a span of time;
 // the buttons zoom out again. Hovering names the nearest snapshot, and a click opens it. It is drawn at
 // the width it is shown at, so its text keeps its size on a phone.
-import { formatTime, tickLabel, zoneLabel } from './times.js';
+import { currentZone, formatTime, tickLabel } from './times.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 // The Okabe–Ito palette: told apart also with the common colour-vision deficiencies.
@@ -69,7 +69,7 @@ export function feelingsChart(points, { scale = [-1, 1], current = null, open, l
       chart.append(svg('text', { x: LEFT - 6, y: y(v) + 4, class: 'axis', 'text-anchor': 'end' }, String(+v.toFixed(2))));
     }
     const step = STEPS.find((s) => span / s <= Math.max(2, Math.floor((width - LEFT - RIGHT) / 90))) ?? STEPS.at(-1);
-    const offset = -new Date(view[0]).getTimezoneOffset() * 60_000 * (zoneLabel() === 'UTC' ? 0 : 1);
+    const offset = currentZone() === 'utc' ? 0 : -new Date(view[0]).getTimezoneOffset() * 60_000;  // ticks on the zone's round times
     for (let t = Math.ceil((view[0] + offset) / step) * step - offset; t <= view[1]; t += step) {
       chart.append(svg('line', { x1: x(t), x2: x(t), y1: HEIGHT - BOTTOM, y2: HEIGHT - BOTTOM + 4, class: 'tick' }));
       chart.append(svg('text', { x: x(t), y: HEIGHT - BOTTOM + 16, class: 'axis', 'text-anchor': 'middle' }, tickLabel(new Date(t), step)));

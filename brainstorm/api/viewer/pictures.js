@@ -11,8 +11,8 @@ let choice = { colormap: 'turbo', range: 'user' };  // kept across snapshots, li
 export const colormapChosen = () => choice.colormap;
 
 /** The picture's URL for the given width (device pixels) and, for an array, colormap and range. */
-export function pictureUrl(pictureUrl, { width, colormap, range } = {}) {
-  const url = sameOrigin(pictureUrl);
+export function pictureUrl(picture, { width, colormap, range } = {}) {
+  const url = sameOrigin(picture);
   if (width) url.searchParams.set('width', String(Math.min(4096, Math.ceil(width / SIZES) * SIZES)));
   if (colormap) url.searchParams.set('colormap', colormap);
   if (range) { url.searchParams.set('vmin', String(range[0])); url.searchParams.set('vmax', String(range[1])); }

@@ -45,9 +45,6 @@ export function tickLabel(date, step) {
   return `${hm}:${pad(p.seconds)}`;
 }
 
-/** The name of the zone times are shown in (an axis says it once). */
-export const zoneLabel = () => (zone === 'utc' ? 'UTC' : zoneName(-new Date().getTimezoneOffset()));
-
 /** A <time> element for an ISO 8601 datetime of the API: shown in the chosen zone, the other on hover. */
 export function timeElement(h, iso) {
   const date = new Date(iso);
